@@ -1,0 +1,234 @@
+"""The DuckDB store: opening, migrations, transactions, read-only SQL.
+
+All writes live in :mod:`auditor.store._writes` (signals, conversations, rubrics) and
+:mod:`auditor.store._judge` (judge configs and runs); everything else here only reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+
+from ..errors import AuditorError, ReadOnlyError
+
+__all__ = ["Store", "MIGRATIONS", "READ_STATEMENTS"]
+
+MIGRATIONS_PACKAGE = "auditor.store.migrations"
+READ_STATEMENTS = {"SELECT", "EXPLAIN"}
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    out = []
+    for f in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        m = re.match(r"^(\d+)_(.+)\.sql$", f.name)
+        if m:
+            out.append((int(m.group(1)), m.group(2), f.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+MIGRATIONS = _migrations()
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    try:
+        return duckdb.connect(path, read_only=read_only, config=config)
+    except duckdb.IOException as e:
+        msg = str(e).split("\n")[0]
+        if "lock" in msg.lower():
+            raise AuditorError(f"{path}: the store is open in another process ({msg}). Fix: wait for it to "
+                               "finish or close it, then retry.") from None
+        raise AuditorError(f"{path}: cannot open the store: {msg}") from None
+    except duckdb.Error as e:
+        raise AuditorError(f"{path}: cannot open the store: {str(e).splitlines()[0]}. Fix: point --db at a "
+                           "DuckDB file written by auditor, or at a new path.") from None
+
+
+class Store:
+    """A rating store in one DuckDB file (or ``":memory:"``).
+
+    Opening a store creates or upgrades its schema (numbered migrations in ``auditor/store/migrations``,
+    recorded in ``schema_migrations``). ``read_only=True`` opens it for queries only (``auditor sql``).
+
+    Examples
+    --------
+    >>> from auditor import Store
+    >>> store = Store(":memory:")
+    >>> store.sql("SELECT count(*) AS n FROM signals")["n"][0]
+    0
+    """
+
+    def __init__(self, path: str | Path = "auditor.duckdb", *, read_only: bool = False):
+        self.path = str(path)
+        self.read_only = read_only
+        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise AuditorError(f"{self.path}: no store here. Fix: run `auditor demo` or an `auditor ingest` "
+                               "command first, or pass --db PATH to an existing store.")
+        self.con = _connect(self.path, read_only)
+        self._in_tx = False
+        self._migrate()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _applied_versions(self) -> set[int]:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'").fetchall()[0][0]
+        if not exists:
+            return set()
+        return {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+    def _migrate(self) -> None:
+        applied = self._applied_versions()
+        pending = [m for m in MIGRATIONS if m[0] not in applied]
+        if not pending:
+            return
+        if self.read_only:
+            raise AuditorError(f"{self.path}: this store needs a schema upgrade ({len(pending)} migration(s)). "
+                               "Fix: run any write command once (e.g. `auditor rubrics sync`), which upgrades it.")
+        with self.transaction():
+            self.con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                             "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+            for version, name, sql in pending:
+                self.con.execute(sql)
+                self.con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One all-or-nothing transaction; nested uses join the outer one."""
+        if self._in_tx:
+            yield self.con
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_tx = True
+        try:
+            yield self.con
+        except BaseException:
+            self._in_tx = False
+            self.con.execute("ROLLBACK")
+            raise
+        self._in_tx = False
+        self.con.execute("COMMIT")
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        return max(self._applied_versions(), default=0)
+
+    def sql(self, query: str, params: list | None = None, *, allow_writes: bool = False) -> pd.DataFrame:
+        """Run one query and return a DataFrame. Only SELECT-like statements unless ``allow_writes``."""
+        if not allow_writes:
+            check_read_only(query)
+        try:
+            return self.con.execute(query, params or []).fetchdf()
+        except duckdb.Error as e:
+            raise AuditorError(f"SQL error: {str(e).splitlines()[0]}") from None
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables."""
+        tables = ["rubrics", "conversations", "tasks", "raters", "signals", "judge_configs", "runs", "ingest_batches"]
+        return {t: self.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables}
+
+    def rubric_names(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT rubric FROM rubrics ORDER BY rubric").fetchall()]
+
+
+def check_read_only(query: str) -> None:
+    """Raise :class:`ReadOnlyError` unless every statement in ``query`` only reads."""
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error as e:
+        raise AuditorError(f"SQL error: {str(e).splitlines()[0]}") from None
+    if not statements:
+        raise AuditorError("SQL error: the query is empty")
+    for st in statements:
+        kind = st.type.name
+        if kind not in READ_STATEMENTS:
+            raise ReadOnlyError(f"refused: `auditor sql` is read-only and this is a {kind} statement. "
+                                "Fix: use `auditor ingest ...` to add data (with --replace to change it); "
+                                "queries may only SELECT (views: signals_long, paired, matched).")
+
+
+# -- loading (methods delegate to the ingest readers and the write module) -------------------------------------
+def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=None, mapping=None, wide=False,
+                    missing_code=None, renormalize=False, score="expected", model=None, replace=False,
+                    source_name=None):
+    """Load ratings from a CSV / TSV / JSONL / Parquet file (or a DataFrame) into the store.
+
+    All-or-nothing and idempotent: loading the same file twice adds nothing; a different value for a stored key
+    raises :class:`~auditor.errors.IngestError` unless ``replace=True``. Returns a :class:`LoadResult`.
+
+    Parameters
+    ----------
+    source : path, or a pandas DataFrame (then ``source_name`` names it in errors and batches)
+    rubric : built-in rubric name or path to a rubric YAML file
+    rater_kind, rater_id : apply to every row (instead of columns)
+    mapping : {source column: canonical column}
+    wide : one column per dimension
+    missing_code : a label/value meaning "not answered" (besides the rubric's own)
+    renormalize : divide option probabilities by their sum when it is not 1
+    score : ``"expected"`` (sum of value x probability) or ``"argmax"`` for rows with probabilities only
+    """
+    from ..ingest import RawTable, SignalOptions, normalise_signals, read_table
+    from ..rubric import load_rubric
+    from ._writes import register_rubric, write_signals
+
+    rub = load_rubric(rubric)
+    if isinstance(source, pd.DataFrame):
+        df = source.copy()
+        df["_row"] = range(1, len(df) + 1)
+        raw = RawTable(source_name or "<DataFrame>", df, "row", None)
+    else:
+        raw = read_table(source)
+    opts = SignalOptions(rater_kind=rater_kind, rater_id=rater_id, mapping=dict(mapping or {}), wide=wide,
+                         missing_code=missing_code, renormalize=renormalize, score=score, model=model)
+    norm = normalise_signals(raw, rub, opts)
+    with self.transaction():
+        register_rubric(self, rub)
+        res = write_signals(self, norm, source=raw.path, replace=replace, sha256=raw.sha256, rubric=rub.name,
+                            options=opts.to_dict())
+    res.notes = list(norm.attrs.get("notes", [])) + res.notes
+    return res
+
+
+def _ingest_conversations(self: Store, source, *, mapping=None, user_kind=None, replace=False, source_name=None):
+    """Load conversations (``conversation_id``, ``messages`` as a JSON list of {role, content}, ...)."""
+    from ..ingest import RawTable, normalise_conversations, read_table
+    from ._writes import write_conversations
+
+    if isinstance(source, pd.DataFrame):
+        df = source.copy()
+        df["_row"] = range(1, len(df) + 1)
+        raw = RawTable(source_name or "<DataFrame>", df, "row", None)
+    else:
+        raw = read_table(source)
+    norm = normalise_conversations(raw, mapping, user_kind)
+    return write_conversations(self, norm, source=raw.path, replace=replace, sha256=raw.sha256,
+                               options={"mapping": mapping or {}, "user_kind": user_kind})
+
+
+def _ingest_tau_bench(self: Store, path, *, user_kind=None, domain=None, replace=False):
+    """Load a tau-bench / tau2-bench results file: transcripts and rewards become conversations tied to tasks."""
+    from ..ingest import read_tau_bench
+    from ._writes import write_conversations
+
+    df, sha = read_tau_bench(path, user_kind=user_kind, domain=domain)
+    return write_conversations(self, df, source=str(path), kind="tau-bench", replace=replace, sha256=sha,
+                               options={"user_kind": user_kind, "domain": domain})
+
+
+Store.ingest_signals = _ingest_signals
+Store.ingest_conversations = _ingest_conversations
+Store.ingest_tau_bench = _ingest_tau_bench

@@ -1,0 +1,272 @@
+"""Every write of ingested data goes through here: one transaction per load, bound parameters, idempotent.
+
+A load is compared with what is stored, key by key:
+- same key, same content -> unchanged (nothing written; a load that changes nothing records no batch);
+- same key, different content -> an error naming the stored row's batch and the file's row, unless ``replace``;
+- new key -> inserted.
+Any error rolls the whole load back, so the store's contents are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import IngestError
+from ..rubric import Rubric
+from ._store import Store
+
+__all__ = ["SIGNAL_COLUMNS", "CONVERSATION_COLUMNS", "LoadResult", "register_rubric", "write_signals",
+           "write_conversations", "new_batch_id"]
+
+SIGNAL_KEY = ["conversation_id", "rubric", "dimension", "rater_id", "sample"]
+SIGNAL_CONTENT = ["status", "label", "value", "confidence", "probs"]
+SIGNAL_COLUMNS = SIGNAL_KEY + ["task_id", "rater_kind", "model", "config_hash", "status", "label", "value",
+                               "value_source", "confidence", "probs", "raw", "rationale", "error", "run_id", "_row"]
+CONVERSATION_FIELDS = ["task_id", "user_kind", "user_id", "human_batch", "messages", "n_turns", "n_chars", "reward",
+                       "keep", "metadata"]
+CONVERSATION_COLUMNS = ["conversation_id"] + CONVERSATION_FIELDS + ["domain", "_row"]
+
+_ARROW_TYPES = {
+    "conversation_id": pa.string(), "rubric": pa.string(), "dimension": pa.string(), "rater_id": pa.string(),
+    "sample": pa.int32(), "task_id": pa.string(), "rater_kind": pa.string(), "model": pa.string(),
+    "config_hash": pa.string(), "status": pa.string(), "label": pa.string(), "value": pa.float64(),
+    "value_source": pa.string(), "confidence": pa.float64(), "probs": pa.string(), "raw": pa.string(),
+    "rationale": pa.string(), "error": pa.string(), "run_id": pa.string(), "_row": pa.int64(),
+    "user_kind": pa.string(), "user_id": pa.string(), "human_batch": pa.string(), "messages": pa.string(),
+    "n_turns": pa.int32(), "n_chars": pa.int64(), "reward": pa.float64(), "keep": pa.bool_(),
+    "metadata": pa.string(), "domain": pa.string(),
+}
+
+
+@dataclass
+class LoadResult:
+    """What one load did. ``batch_id`` is None when nothing changed (a repeated load)."""
+
+    source: str
+    n_rows: int
+    n_inserted: int = 0
+    n_replaced: int = 0
+    n_unchanged: int = 0
+    n_not_answered: int = 0
+    batch_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def new_batch_id() -> str:
+    return datetime.now(timezone.utc).strftime("b%Y%m%d%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def _to_arrow(df: pd.DataFrame, columns: list[str]) -> pa.Table:
+    arrays = []
+    for c in columns:
+        col = df[c] if c in df.columns else pd.Series([None] * len(df), dtype=object)
+        t = _ARROW_TYPES[c]
+        if pa.types.is_string(t):
+            col = col.astype(object).where(col.notna(), None)
+            arrays.append(pa.array(col.tolist(), type=t))
+        else:
+            arrays.append(pa.array(col, type=t, from_pandas=True))
+    return pa.Table.from_arrays(arrays, names=columns)
+
+
+def register_rubric(store: Store, rubric: Rubric) -> None:
+    """Store a rubric (idempotent). A different rubric under a stored name is an error."""
+    con = store.con
+    rows = con.execute("SELECT content_hash FROM rubrics WHERE rubric = ?", [rubric.name]).fetchall()
+    row = rows[0] if rows else None
+    if row:
+        if row[0] != rubric.content_hash:
+            raise IngestError(rubric.name, f"a different rubric named '{rubric.name}' is already stored "
+                              f"(hash {row[0]}, this one {rubric.content_hash})",
+                              fix="give the changed rubric a new name (or version it as a new rubric name).")
+        return
+    with store.transaction():
+        con.execute("INSERT INTO rubrics VALUES (?, ?, ?, ?, ?)",
+                    [rubric.name, rubric.version, rubric.description, rubric.content_hash,
+                     json.dumps(rubric.model_dump())])
+        for i, d in enumerate(rubric.dimensions):
+            lo, hi = d.value_range
+            con.execute("INSERT INTO dimensions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [rubric.name, d.name, i, d.question, d.level, d.higher_is_better, d.missing_code, lo, hi])
+            con.executemany("INSERT INTO options VALUES (?, ?, ?, ?, ?)",
+                            [[rubric.name, d.name, j, o.label, o.value] for j, o in enumerate(d.options)])
+
+
+def _record_batch(store: Store, result: LoadResult, *, kind: str, sha256: str | None, rubric: str | None,
+                  options: dict | None) -> None:
+    if result.n_inserted == 0 and result.n_replaced == 0:
+        return
+    result.batch_id = result.batch_id or new_batch_id()
+    store.con.execute(
+        "INSERT INTO ingest_batches (batch_id, kind, source, sha256, rubric, options, n_rows, n_inserted, "
+        "n_replaced, n_unchanged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [result.batch_id, kind, result.source, sha256, rubric, json.dumps(options or {}), result.n_rows,
+         result.n_inserted, result.n_replaced, result.n_unchanged])
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "empty"
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def write_signals(store: Store, df: pd.DataFrame, *, source: str, kind: str = "signals", replace: bool = False,
+                  sha256: str | None = None, rubric: str | None = None, options: dict | None = None,
+                  batch_id: str | None = None) -> LoadResult:
+    """Write normalised signals (columns :data:`SIGNAL_COLUMNS`) in one transaction."""
+    result = LoadResult(source=source, n_rows=len(df), batch_id=batch_id)
+    result.n_not_answered = int((df["status"] == "not_answered").sum()) if len(df) else 0
+    table = _to_arrow(df, SIGNAL_COLUMNS)
+    con = store.con
+    with store.transaction():
+        con.register("_incoming", table)
+        try:
+            _check_raters(con, source)
+            _check_conversation_tasks(con, source)
+            key = " AND ".join(f"s.{k} = i.{k}" for k in SIGNAL_KEY)
+            same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM i.{c}" for c in ["status", "label", "value",
+                                                                               "confidence"])
+            same += " AND s.probs::VARCHAR IS NOT DISTINCT FROM i.probs"
+            conflict = con.execute(
+                f"SELECT i._row, i.conversation_id, i.dimension, i.rater_id, i.sample, s.label, s.value, s.status,"
+                f" i.label, i.value, i.status, s.batch_id, b.source FROM _incoming i JOIN signals s ON {key} "
+                f"LEFT JOIN ingest_batches b ON b.batch_id = s.batch_id WHERE NOT ({same}) ORDER BY i._row "
+                f"LIMIT 1").fetchall()
+            n_conflicts = con.execute(
+                f"SELECT count(*) FROM _incoming i JOIN signals s ON {key} WHERE NOT ({same})").fetchall()[0][0]
+            n_same = con.execute(f"SELECT count(*) FROM _incoming i JOIN signals s ON {key} WHERE {same}"
+                                 ).fetchall()[0][0]
+            conflict = conflict[0] if conflict else None
+            if conflict and not replace:
+                row, cid, dim, rater, sample, sl, sv, ss, il, iv, istat, sb, ssrc = conflict
+                stored = f"{ss} label {_fmt(sl)} value {_fmt(sv)}"
+                incoming = f"{istat} label {_fmt(il)} value {_fmt(iv)}"
+                raise IngestError(source, f"conflicts with a stored signal (conversation {cid!r}, dimension "
+                                  f"{dim!r}, rater {rater!r}, sample {sample}) loaded from "
+                                  f"{ssrc or sb or 'an earlier run'}: stored {stored}, this file {incoming} "
+                                  f"({n_conflicts} conflicting row(s) in all)", row=row, field="value",
+                                  fix="pass --replace to overwrite the stored values, or correct the file.")
+            result.batch_id = result.batch_id or new_batch_id()
+            if n_conflicts:
+                con.execute(f"DELETE FROM signals s USING _incoming i WHERE {key} AND NOT ({same})")
+            con.execute(
+                f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+                f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
+                f"SELECT conversation_id, rubric, dimension, rater_id, sample, status, label, value, value_source, "
+                f"confidence, probs::JSON, raw, rationale, error, run_id, ? FROM _incoming i "
+                f"WHERE NOT EXISTS (SELECT 1 FROM signals s WHERE {key})", [result.batch_id])
+            result.n_replaced = n_conflicts
+            result.n_unchanged = n_same
+            result.n_inserted = len(df) - n_same - n_conflicts
+            con.execute("INSERT INTO raters (rater_id, kind, model, config_hash) SELECT rater_id, any_value(rater_kind),"
+                        " any_value(model), any_value(config_hash) FROM _incoming i WHERE NOT EXISTS (SELECT 1 "
+                        "FROM raters r WHERE r.rater_id = i.rater_id) GROUP BY rater_id")
+            con.execute("INSERT INTO conversations (conversation_id, task_id, batch_id) SELECT conversation_id, "
+                        "any_value(task_id), ? FROM _incoming i WHERE NOT EXISTS (SELECT 1 FROM conversations c "
+                        "WHERE c.conversation_id = i.conversation_id) GROUP BY conversation_id", [result.batch_id])
+            con.execute("UPDATE conversations c SET task_id = i.task_id FROM (SELECT conversation_id, "
+                        "any_value(task_id) AS task_id FROM _incoming WHERE task_id IS NOT NULL GROUP BY 1) i "
+                        "WHERE c.conversation_id = i.conversation_id AND c.task_id IS NULL")
+            con.execute("INSERT INTO tasks (task_id) SELECT DISTINCT task_id FROM _incoming i WHERE task_id IS NOT "
+                        "NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = i.task_id)")
+            if result.n_inserted == 0 and result.n_replaced == 0:
+                result.batch_id = None
+            _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
+        finally:
+            con.unregister("_incoming")
+    return result
+
+
+def _check_raters(con, source: str) -> None:
+    bad = con.execute(
+        "SELECT min(i._row), i.rater_id, any_value(i.rater_kind), any_value(r.kind) FROM _incoming i JOIN raters r "
+        "USING (rater_id) WHERE i.rater_kind <> r.kind GROUP BY i.rater_id ORDER BY 1 LIMIT 1").fetchall()
+    if bad:
+        row, rater, new, old = bad[0]
+        raise IngestError(source, f"rater {rater!r} is stored as kind '{old}', this file says '{new}'", row=row,
+                          field="rater_kind", fix=f"use --rater-kind {old}, or give this rater another id.")
+
+
+def _check_conversation_tasks(con, source: str) -> None:
+    bad = con.execute(
+        "SELECT min(i._row), i.conversation_id, any_value(i.task_id), any_value(c.task_id) FROM _incoming i "
+        "JOIN conversations c USING (conversation_id) WHERE i.task_id IS NOT NULL AND c.task_id IS NOT NULL AND "
+        "i.task_id <> c.task_id GROUP BY i.conversation_id ORDER BY 1 LIMIT 1").fetchall()
+    if bad:
+        row, cid, new, old = bad[0]
+        raise IngestError(source, f"conversation {cid!r} is stored with task {old!r}, this file says {new!r}",
+                          row=row, field="task_id", fix="correct the task_id, or use another conversation id.")
+
+
+def write_conversations(store: Store, df: pd.DataFrame, *, source: str, kind: str = "conversations",
+                        replace: bool = False, sha256: str | None = None, options: dict | None = None) -> LoadResult:
+    """Write normalised conversations (columns :data:`CONVERSATION_COLUMNS`) in one transaction.
+
+    A stored conversation whose fields are empty (created by a signals load) is filled in; a stored non-empty
+    field that differs is a conflict unless ``replace``.
+    """
+    result = LoadResult(source=source, n_rows=len(df))
+    table = _to_arrow(df, CONVERSATION_COLUMNS)
+    con = store.con
+    with store.transaction():
+        con.register("_incoming", table)
+        try:
+            def cmp(f):
+                s, i = (f"c.{f}::VARCHAR", f"i.{f}") if f in ("messages", "metadata") else (f"c.{f}", f"i.{f}")
+                return s, i
+            differs = " OR ".join(f"({s} IS NOT NULL AND {i} IS NOT NULL AND {s} <> {i})"
+                                  for s, i in map(cmp, CONVERSATION_FIELDS))
+            fills = " OR ".join(f"({s} IS NULL AND {i} IS NOT NULL)" for s, i in map(cmp, CONVERSATION_FIELDS))
+            conflict = con.execute(
+                f"SELECT i._row, i.conversation_id FROM _incoming i JOIN conversations c USING (conversation_id) "
+                f"WHERE {differs} ORDER BY i._row LIMIT 1").fetchall()
+            n_conflicts = con.execute(f"SELECT count(*) FROM _incoming i JOIN conversations c USING "
+                                      f"(conversation_id) WHERE {differs}").fetchall()[0][0]
+            if conflict and not replace:
+                row, cid = conflict[0]
+                stored = con.execute("SELECT * FROM conversations WHERE conversation_id = ?", [cid]).fetchdf().iloc[0]
+                inc = df[df["conversation_id"] == cid].iloc[0]
+                fld = next(f for f in CONVERSATION_FIELDS if f in df.columns and pd.notna(stored[f])
+                           and pd.notna(inc.get(f)) and str(stored[f]) != str(inc[f]))
+                raise IngestError(source, f"conversation {cid!r} is already stored with a different {fld} "
+                                  f"(stored {str(stored[fld])[:60]!r}, this file {str(inc[fld])[:60]!r})",
+                                  row=row, field=fld, fix="pass --replace to overwrite, or correct the file.")
+            n_fill = con.execute(f"SELECT count(*) FROM _incoming i JOIN conversations c USING (conversation_id) "
+                                 f"WHERE NOT ({differs}) AND ({fills})").fetchall()[0][0]
+            n_existing = con.execute("SELECT count(*) FROM _incoming i JOIN conversations c USING "
+                                     "(conversation_id)").fetchall()[0][0]
+            result.batch_id = new_batch_id()
+            sets = ", ".join(
+                (f"{f} = i.{f}" if replace else f"{f} = coalesce(c.{f}, i.{f})") if f not in ("messages", "metadata")
+                else (f"{f} = i.{f}::JSON" if replace else f"{f} = coalesce(c.{f}, i.{f}::JSON)")
+                for f in CONVERSATION_FIELDS)
+            con.execute(f"UPDATE conversations c SET {sets}, batch_id = ? FROM _incoming i WHERE "
+                        f"c.conversation_id = i.conversation_id AND (({differs}) OR ({fills}))", [result.batch_id])
+            con.execute("INSERT INTO conversations (conversation_id, task_id, user_kind, user_id, human_batch, "
+                        "messages, n_turns, n_chars, reward, keep, metadata, batch_id) SELECT conversation_id, task_id,"
+                        " user_kind, user_id, human_batch, messages::JSON, n_turns, n_chars, reward, keep, "
+                        "metadata::JSON, ? FROM _incoming i WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE "
+                        "c.conversation_id = i.conversation_id)", [result.batch_id])
+            con.execute("INSERT INTO tasks (task_id, domain) SELECT task_id, any_value(domain) FROM _incoming i "
+                        "WHERE task_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = i.task_id)"
+                        " GROUP BY task_id")
+            result.n_inserted = len(df) - n_existing + n_fill
+            result.n_replaced = n_conflicts if replace else 0
+            result.n_unchanged = n_existing - n_fill - result.n_replaced
+            if result.n_inserted == 0 and result.n_replaced == 0:
+                result.batch_id = None
+            _record_batch(store, result, kind=kind, sha256=sha256, rubric=None, options=options)
+        finally:
+            con.unregister("_incoming")
+    return result
