@@ -1,0 +1,52 @@
+"""The command-line interface: a thin skin over the library (parse, call, format)."""
+
+from __future__ import annotations
+
+import typer
+
+from . import ingest as _ingest
+from . import rubrics as _rubrics
+from . import store_cmds as _store_cmds
+
+app = typer.Typer(
+    name="auditor",
+    help="Audit LLM judges and user simulators against human ratings: agreement, bias and calibration with "
+         "confidence intervals, stored in DuckDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          db: str = typer.Option("auditor.duckdb", "--db", envvar="AUDITOR_DB",
+                                 help="The store: a DuckDB file (created if missing). Env: AUDITOR_DB.")):
+    """Global options."""
+    ctx.obj = {"db": db}
+
+
+app.add_typer(_ingest.app, name="ingest")
+app.add_typer(_rubrics.app, name="rubrics")
+_store_cmds.register(app)
+
+
+def _register_optional() -> None:
+    """Command groups that live in their own modules (each registers itself when importable)."""
+    import importlib
+
+    for mod in ("audit", "judge", "report"):
+        try:
+            m = importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{mod}":
+                raise
+            continue
+        m.register(app)
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,58 @@
+"""`auditor init`, `auditor sql`, `auditor demo`."""
+
+from __future__ import annotations
+
+import typer
+
+from ._common import CSV_OPT, JSON_OPT, console, emit, handle_errors, open_store
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("sql")(sql)
+    app.command("demo")(demo)
+
+
+@handle_errors
+def init(ctx: typer.Context):
+    """Create (or upgrade) the store and print its tables' row counts."""
+    with open_store(ctx) as store:
+        counts = store.counts()
+        console.print(f"store {store.path} at schema version {store.schema_version()}: "
+                      + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@handle_errors
+def sql(ctx: typer.Context, query: str = typer.Argument(..., help="A read-only SQL query (SELECT ...)."),
+        as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
+    """Run a read-only SQL query on the store (views: signals_long, paired, matched). Writes are refused."""
+    from ..store import check_read_only
+
+    check_read_only(query)
+    with open_store(ctx, read_only=True) as store:
+        df = store.sql(query)
+    emit(df, as_json=as_json, as_csv=as_csv)
+
+
+@handle_errors
+def demo(ctx: typer.Context,
+         bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the audit."),
+         seed: int = typer.Option(0, "--seed", help="Random seed."),
+         out: str = typer.Option("reports/demo.html", "--out", help="Where to write the HTML report.")):
+    """Build a store from bundled real data (LLM-Rubric, 223 conversations), audit the GPT-3.5 judge, report."""
+    from ..demo import build_demo_store
+
+    with open_store(ctx) as store:
+        results = build_demo_store(store)
+        for r in results:
+            state = f"{r.n_inserted} new, {r.n_unchanged} already stored" + (
+                f", {r.n_not_answered} not answered" if r.n_not_answered else "")
+            console.print(f"[green]demo[/] {r.source.split('/')[-1]}: {r.n_rows} rows ({state})")
+        counts = store.counts()
+        console.print(f"store {store.path}: {counts['conversations']} conversations, {counts['raters']} raters, "
+                      f"{counts['signals']} signals")
+        try:
+            from . import audit as audit_cli
+        except ImportError:
+            return
+        audit_cli.demo_audit(store, bootstrap=bootstrap, seed=seed, out=out)
