@@ -1,0 +1,82 @@
+"""Per-unit consensus of several ratings, and each rating against the consensus of the *others* (leave one out).
+
+Rules (README "How the audit compares raters"):
+- binary / nominal: the mode; a tie goes to the smallest tied value (the option listed first on monotone scales);
+- ordinal: the lower median (for an even count, the smaller of the two middle values, so the result is always a
+  value someone gave);
+- interval / ratio: the mean.
+The same rule aggregates an LLM rater's repeated samples of one unit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["consensus_rows", "group_matrix", "consensus", "leave_one_out"]
+
+
+def consensus_rows(M: np.ndarray, level: str) -> np.ndarray:
+    """Consensus of each row of ``M`` (k, m): k units with m ratings each."""
+    if M.shape[1] == 0:
+        return np.full(M.shape[0], np.nan)
+    if level in ("interval", "ratio"):
+        return M.mean(axis=1)
+    if level == "ordinal":
+        return np.sort(M, axis=1)[:, (M.shape[1] - 1) // 2]
+    if level in ("nominal", "binary"):
+        cnt = (M[:, :, None] == M[:, None, :]).sum(axis=2)
+        best = cnt == cnt.max(axis=1, keepdims=True)
+        return np.where(best, M, np.inf).min(axis=1)
+    raise ValueError(f"unknown level '{level}'")
+
+
+def group_matrix(units: np.ndarray, *cols: np.ndarray):
+    """Yield ``(unit_ids (k,), [col matrix (k, m) for each col])`` for every group of units with m ratings.
+
+    Within a unit, ratings keep the order of ``cols[0]`` ascending (so the rows are sorted by value).
+    """
+    units = np.asarray(units)
+    order = np.lexsort((cols[0], units))
+    u_sorted = units[order]
+    starts = np.flatnonzero(np.r_[True, u_sorted[1:] != u_sorted[:-1]])
+    counts = np.diff(np.r_[starts, u_sorted.size])
+    for m in np.unique(counts):
+        sel = starts[counts == m]
+        idx = order[sel[:, None] + np.arange(m)[None, :]]
+        yield u_sorted[sel], [np.asarray(c)[idx] for c in cols]
+
+
+def consensus(units: np.ndarray, values: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unit ids, consensus value, number of ratings) per unit, ordered by unit id."""
+    out_u, out_v, out_m = [], [], []
+    for ids, (M,) in group_matrix(units, values):
+        out_u.append(ids)
+        out_v.append(consensus_rows(M, level))
+        out_m.append(np.full(ids.size, M.shape[1]))
+    if not out_u:
+        return np.array([], dtype=units.dtype), np.array([]), np.array([], dtype=int)
+    u, v, m = np.concatenate(out_u), np.concatenate(out_v), np.concatenate(out_m)
+    o = np.argsort(u, kind="stable")
+    return u[o], v[o], m[o]
+
+
+def leave_one_out(units: np.ndarray, raters: np.ndarray, values: np.ndarray, level: str):
+    """Each rating against the consensus of the other ratings of its unit (units with >= 2 ratings).
+
+    Returns ``(unit, rater, value, others_consensus)`` arrays, one element per rating.
+    """
+    U, R, X, Y = [], [], [], []
+    for ids, (M, Rm) in group_matrix(units, values, raters):
+        m = M.shape[1]
+        if m < 2:
+            continue
+        for j in range(m):
+            others = np.delete(M, j, axis=1)
+            U.append(ids)
+            R.append(Rm[:, j])
+            X.append(M[:, j])
+            Y.append(consensus_rows(others, level))
+    if not U:
+        e = np.array([])
+        return e.astype(np.int64), e.astype(np.int64), e, e
+    return np.concatenate(U), np.concatenate(R), np.concatenate(X), np.concatenate(Y)

@@ -1,0 +1,72 @@
+"""Read what the audit needs from the store as integer-coded numpy arrays (no per-row Python objects)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..rubric import Rubric
+from ..store import Store
+
+__all__ = ["DimensionSignals", "RaterInfo", "raters", "dimension_signals", "stored_rubrics", "load_stored_rubric"]
+
+
+@dataclass
+class RaterInfo:
+    rater_id: str
+    kind: str
+    index: int
+    model: str | None = None
+    config_hash: str | None = None
+
+
+@dataclass
+class DimensionSignals:
+    """All 'ok' signals of one dimension: one element per signal."""
+
+    conv: np.ndarray       # int64 conversation key
+    task: np.ndarray       # int64 task code (-1 = none)
+    rater: np.ndarray      # int32 rater index (RaterInfo.index)
+    sample: np.ndarray     # int32
+    value: np.ndarray      # float64
+    batch: np.ndarray      # int32 human batch code (-1 = none)
+
+
+def raters(store: Store) -> dict[str, RaterInfo]:
+    rows = store.con.execute("SELECT rater_id, kind, model, config_hash FROM raters ORDER BY rater_id").fetchall()
+    return {r[0]: RaterInfo(r[0], r[1], i, r[2], r[3]) for i, r in enumerate(rows)}
+
+
+def stored_rubrics(store: Store) -> list[str]:
+    return [r[0] for r in store.con.execute(
+        "SELECT DISTINCT rubric FROM signals WHERE status = 'ok' ORDER BY rubric").fetchall()]
+
+
+def load_stored_rubric(store: Store, name: str) -> Rubric:
+    spec = store.con.execute("SELECT spec FROM rubrics WHERE rubric = ?", [name]).fetchall()
+    import json
+    return Rubric.model_validate(json.loads(spec[0][0]))
+
+
+def dimension_signals(store: Store, rubric: str, dimension: str) -> DimensionSignals:
+    q = """
+    WITH r AS (SELECT rater_id, (row_number() OVER (ORDER BY rater_id) - 1)::INTEGER AS idx FROM raters),
+         t AS (SELECT task_id, (row_number() OVER (ORDER BY task_id) - 1)::BIGINT AS tidx FROM tasks)
+    SELECT c.conv_key AS conv, coalesce(t.tidx, -1) AS task, r.idx AS rater, s.sample::INTEGER AS sample,
+           s.value AS value, coalesce(try_cast(c.human_batch AS INTEGER), -1) AS batch
+    FROM signals s
+    JOIN conversations c USING (conversation_id)
+    JOIN r USING (rater_id)
+    LEFT JOIN t ON t.task_id = c.task_id
+    WHERE s.rubric = ? AND s.dimension = ? AND s.status = 'ok' AND s.value IS NOT NULL
+    """
+    d = store.con.execute(q, [rubric, dimension]).fetchnumpy()
+    return DimensionSignals(np.asarray(d["conv"], dtype=np.int64), np.asarray(d["task"], dtype=np.int64),
+                            np.asarray(d["rater"], dtype=np.int32), np.asarray(d["sample"], dtype=np.int32),
+                            np.asarray(d["value"], dtype=float), np.asarray(d["batch"], dtype=np.int32))
+
+
+def conversation_ids(store: Store) -> pd.DataFrame:
+    return store.con.execute("SELECT conv_key, conversation_id FROM conversations").fetchdf()

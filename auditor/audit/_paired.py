@@ -1,0 +1,72 @@
+"""The paired design: an LLM rater and humans on the same conversations; unit of resampling = conversation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..rubric import Dimension
+from ..stats._result import StatRow
+from ._consensus import consensus, leave_one_out
+
+__all__ = ["PairedInputs", "paired_inputs", "llm_vs_reference", "human_ceiling", "humans_multirater"]
+
+
+class PairedInputs:
+    """One dimension's per-unit arrays: the LLM rater's aggregated score and the reference consensus."""
+
+    def __init__(self, units, x, y, n_ref):
+        self.units, self.x, self.y, self.n_ref = units, x, y, n_ref
+
+
+def rater_scores(sig, rater_idx: int, level: str):
+    """(units, per-unit score) of one rater, its samples aggregated by the level's consensus rule."""
+    m = sig.rater == rater_idx
+    u, v, _ = consensus(sig.conv[m], sig.value[m], level)
+    return u, v
+
+
+def reference_scores(sig, ref_idx: list[int], level: str):
+    m = np.isin(sig.rater, ref_idx)
+    # one rating per (unit, rater): a human with several samples is first aggregated
+    conv, rat, val = sig.conv[m], sig.rater[m], sig.value[m]
+    if sig.sample[m].max(initial=0) > 0:
+        key = conv * (int(rat.max(initial=0)) + 1) + rat
+        k, v, _ = consensus(key, val, level)
+        conv, rat, val = k // (int(rat.max(initial=0)) + 1), k % (int(rat.max(initial=0)) + 1), v
+    u, v, n = consensus(conv, val, level)
+    return u, v, n, (conv, rat, val)
+
+
+def paired_inputs(sig, llm_idx: int, ref_idx: list[int], level: str) -> PairedInputs:
+    ux, vx = rater_scores(sig, llm_idx, level)
+    uy, vy, ny, _ = reference_scores(sig, ref_idx, level)
+    common, ix, iy = np.intersect1d(ux, uy, assume_unique=True, return_indices=True)
+    return PairedInputs(common, vx[ix], vy[iy], ny[iy])
+
+
+def llm_vs_reference(inp: PairedInputs, dim: Dimension, *, n_boot, seed, ci_method, statistics=None):
+    from ..stats.paired import paired_statistics
+
+    return paired_statistics(inp.x, inp.y, level=dim.level, option_values=dim.distinct_values,
+                             statistics=statistics, n_boot=n_boot, seed=seed, ci_method=ci_method)
+
+
+def human_ceiling(sig, human_idx: list[int], dim: Dimension, *, n_boot, seed, ci_method, statistics=None):
+    """Each human against the consensus of the other humans, pooled over humans; units = conversations."""
+    from ..stats.paired import paired_statistics
+
+    _, _, _, (conv, rat, val) = reference_scores(sig, human_idx, dim.level)
+    u, r, x, y = leave_one_out(conv, rat, val, dim.level)
+    if u.size == 0:
+        return [StatRow(s, float("nan"), n=0, note=f"{dim.level}; undefined: no conversation has two or more "
+                        "human ratings, so there is no human ceiling") for s in (statistics or ["krippendorff_alpha"])]
+    return paired_statistics(x, y, level=dim.level, option_values=dim.distinct_values, units=u,
+                             statistics=statistics, n_boot=n_boot, seed=seed, ci_method=ci_method)
+
+
+def humans_multirater(sig, human_idx: list[int], dim: Dimension, *, n_boot, seed, ci_method, statistics=None):
+    from ..stats.multirater import multirater_statistics
+
+    _, _, _, (conv, rat, val) = reference_scores(sig, human_idx, dim.level)
+    return multirater_statistics(conv, rat, val, level=dim.level, option_values=dim.distinct_values,
+                                 statistics=statistics, n_boot=n_boot, seed=seed, ci_method=ci_method)

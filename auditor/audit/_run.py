@@ -1,0 +1,132 @@
+"""``audit()``: every LLM rater against humans (or a named reference), per dimension and overall."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import AuditorError
+from ..stats._result import StatRow
+from ..store import Store
+from . import _fetch
+from ._paired import human_ceiling, humans_multirater, llm_vs_reference, paired_inputs
+
+__all__ = ["AuditOptions", "audit", "ROW_COLUMNS", "LLM_KINDS"]
+
+ROW_COLUMNS = ["rater", "reference", "design", "rubric", "dimension", "level", "statistic", "value", "ci_low",
+               "ci_high", "n", "note"]
+LLM_KINDS = ("judge", "simulator")
+PAIRED_HEADLINE = ["krippendorff_alpha", "cohen_kappa", "weighted_kappa_linear", "weighted_kappa_quadratic",
+                   "gwet_ac1", "icc", "pearson", "spearman", "kendall_tau_b", "exact_agreement",
+                   "adjacent_agreement", "mae", "rmse", "mean_diff", "leniency_rate", "severity_rate", "wilcoxon",
+                   "wasserstein", "js_divergence", "variance_ratio"]
+
+
+@dataclass
+class AuditOptions:
+    design: str | None = None            # None = from the data; "paired" | "matched"
+    llm: list[str] | None = None         # LLM raters to audit (default: every judge and simulator)
+    reference: str | None = None         # a rater id, or None = the human consensus
+    rubric: str | None = None
+    dimensions: list[str] | None = None
+    statistics: list[str] | None = None
+    n_boot: int = 1000
+    seed: int = 0
+    ci_method: str = "percentile"
+    ceiling: bool = True
+    overall: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def _rows(rows: list[StatRow], **ctx) -> list[dict]:
+    return [{**ctx, **r.to_dict()} for r in rows]
+
+
+def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFrame:
+    """Audit LLM raters against humans. Returns one row per (rater, dimension, statistic): see ``ROW_COLUMNS``.
+
+    ``rater`` is the LLM rater, ``human_loo`` (each human against the other humans: the ceiling) or ``humans``
+    (multi-rater agreement among all humans). ``dimension`` ``all`` pools every dimension rescaled to [0, 1].
+    """
+    opts = options or AuditOptions(**kw)
+    if opts.design not in (None, "paired", "matched"):
+        raise AuditorError(f"unknown design {opts.design!r}: use paired or matched")
+    raters = _fetch.raters(store)
+    if opts.llm:
+        unknown = [r for r in opts.llm if r not in raters]
+        if unknown:
+            raise AuditorError(f"unknown rater(s) {unknown}; stored raters: {', '.join(raters) or 'none'}")
+    if opts.reference and opts.reference not in raters:
+        raise AuditorError(f"unknown reference rater {opts.reference!r}; stored raters: {', '.join(raters)}")
+    llm_ids = opts.llm or [r for r, i in raters.items() if i.kind in LLM_KINDS]
+    human_idx = [i.index for i in raters.values() if i.kind == "human"]
+    ref_idx = [raters[opts.reference].index] if opts.reference else human_idx
+    ref_name = opts.reference or "humans"
+    if not llm_ids:
+        raise AuditorError("no LLM rater (judge or simulator) in the store. Fix: ingest LLM signals with "
+                           "--rater-kind judge|simulator, or run `auditor judge run CONFIG`.")
+    if not ref_idx:
+        raise AuditorError("no human ratings in the store to compare with. Fix: ingest human signals with "
+                           "--rater-kind human, or name a --reference rater.")
+    rubrics = [opts.rubric] if opts.rubric else _fetch.stored_rubrics(store)
+    out: list[dict] = []
+    for rub_name in rubrics:
+        rubric = _fetch.load_stored_rubric(store, rub_name)
+        dims = [d for d in rubric.dimensions if not opts.dimensions or d.name in opts.dimensions]
+        pooled: dict[str, list] = {}
+        for dim in dims:
+            sig = _fetch.dimension_signals(store, rub_name, dim.name)
+            if sig.value.size == 0:
+                continue
+            lo, hi = dim.value_range
+            scale = (hi - lo) or 1.0
+            design_of = {}
+            for name in llm_ids:
+                idx = raters[name].index
+                if not np.any(sig.rater == idx):
+                    continue
+                inp = paired_inputs(sig, idx, ref_idx, dim.level)
+                design = opts.design or ("paired" if inp.units.size else "matched")
+                design_of[name] = design
+                if design == "matched":
+                    from ._matched import matched_rows  # the matched design (tau-bench study)
+                    out += matched_rows(store, sig, rubric, dim, name, raters, ref_idx, opts)
+                    continue
+                ctx = dict(rater=name, reference=ref_name, design="paired", rubric=rub_name, dimension=dim.name,
+                           level=dim.level)
+                if inp.units.size == 0:
+                    out += _rows([StatRow(s, float("nan"), note="undefined: no conversation rated by both this "
+                                          "rater and the reference") for s in (opts.statistics or ["mean_diff"])], **ctx)
+                    continue
+                out += _rows(llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method,
+                                              statistics=opts.statistics), **ctx)
+                p = pooled.setdefault(name, [[], [], []])
+                p[0].append(inp.units)
+                p[1].append((inp.x - lo) / scale)
+                p[2].append((inp.y - lo) / scale)
+            if opts.ceiling and not opts.reference and "paired" in design_of.values() and len(human_idx) > 1:
+                ctx = dict(reference="humans", design="paired", rubric=rub_name, dimension=dim.name, level=dim.level)
+                out += _rows(human_ceiling(sig, human_idx, dim, n_boot=opts.n_boot, seed=opts.seed,
+                                           ci_method=opts.ci_method, statistics=opts.statistics),
+                             rater="human_loo", **ctx)
+                out += _rows(humans_multirater(sig, human_idx, dim, n_boot=opts.n_boot, seed=opts.seed,
+                                               ci_method=opts.ci_method), rater="humans", **ctx)
+        if opts.overall and len(dims) > 1:
+            from ..stats.paired import paired_statistics
+
+            for name, (u, x, y) in pooled.items():
+                if len(u) < 2:
+                    continue
+                stats = [s for s in ("krippendorff_alpha", "pearson", "mae", "rmse", "mean_diff", "leniency_rate",
+                                     "severity_rate") if not opts.statistics or s in opts.statistics]
+                rows = paired_statistics(np.concatenate(x), np.concatenate(y), level="interval",
+                                         units=np.concatenate(u), statistics=stats, n_boot=opts.n_boot,
+                                         seed=opts.seed, ci_method=opts.ci_method)
+                for r in rows:
+                    r.note = "all dimensions rescaled to [0, 1] by their option range and pooled; " + r.note
+                out += _rows(rows, rater=name, reference=ref_name, design="paired", rubric=rub_name,
+                             dimension="all", level="interval")
+    df = pd.DataFrame(out, columns=ROW_COLUMNS)
+    return df

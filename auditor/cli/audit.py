@@ -1,0 +1,138 @@
+"""`auditor audit`: agreement, bias and the human ceiling with bootstrap intervals; a CI gate."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pandas as pd
+import typer
+
+from ..errors import AuditorError
+from ._common import CSV_OPT, JSON_OPT, console, emit, err_console, handle_errors, open_store, records
+
+HEADLINE = ["krippendorff_alpha", "weighted_kappa_quadratic", "spearman", "mae", "mean_diff", "leniency_rate",
+            "eval_score", "outcome_ece"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("audit")(audit_cmd)
+
+
+def _parse_gates(items: list[str] | None, flag: str) -> list[tuple[str, float]]:
+    gates = []
+    for it in items or []:
+        if "=" not in it:
+            raise AuditorError(f"{flag} {it!r}: expected STATISTIC=VALUE, e.g. {flag} krippendorff_alpha=0.667")
+        k, v = it.split("=", 1)
+        try:
+            gates.append((k.strip(), float(v)))
+        except ValueError:
+            raise AuditorError(f"{flag} {it!r}: {v!r} is not a number") from None
+    return gates
+
+
+def gate_failures(df: pd.DataFrame, under: list[tuple[str, float]], over: list[tuple[str, float]]) -> list[str]:
+    """Messages for every audited LLM rater row below an --fail-under (or above a --fail-over) threshold.
+
+    A statistic that is undefined (NaN) for a rater fails the gate: an audit that cannot say is not a pass.
+    """
+    llm = df[~df["rater"].isin(["human_loo", "humans"])]
+    out = []
+    for (stat, thr), sign in [(g, -1) for g in under] + [(g, 1) for g in over]:
+        rows = llm[llm["statistic"] == stat]
+        if rows.empty:
+            out.append(f"{stat}: not computed for any audited rater (check the name and the dimensions' levels)")
+            continue
+        for r in rows.itertuples():
+            v = r.value
+            bad = v is None or (isinstance(v, float) and math.isnan(v)) or (v < thr if sign < 0 else v > thr)
+            if bad:
+                out.append(f"{r.rater} / {r.dimension}: {stat} = {v if v == v else 'undefined'} "
+                           f"{'<' if sign < 0 else '>'} {thr}")
+    return out
+
+
+def headline_table(df: pd.DataFrame, stats: list[str] = HEADLINE) -> pd.DataFrame:
+    """One row per (rater, dimension); cells 'value [ci_low, ci_high]'."""
+    d = df[df["statistic"].isin(stats)].copy()
+    if d.empty:
+        return pd.DataFrame()
+
+    def cell(r):
+        if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
+            return "n/a"
+        s = f"{r.value:.3f}"
+        if isinstance(r.ci_low, float) and not math.isnan(r.ci_low):
+            s += f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+        return s
+
+    d["cell"] = [cell(r) for r in d.itertuples()]
+    n = d.groupby(["rater", "dimension"], sort=False)["n"].max()
+    t = d.pivot_table(index=["rater", "dimension"], columns="statistic", values="cell", aggfunc="first",
+                      sort=False)
+    t = t[[s for s in stats if s in t.columns]]
+    t.insert(0, "n", n.reindex(t.index).astype("Int64"))
+    return t.reset_index()
+
+
+@handle_errors
+def audit_cmd(ctx: typer.Context,
+              design: str = typer.Option(None, "--design", help="paired | matched (default: from the data)."),
+              llm: list[str] = typer.Option(None, "--llm", help="LLM rater(s) to audit (default: all judges and "
+                                                                "simulators)."),
+              reference: str = typer.Option(None, "--reference", help="Reference rater id (default: the human "
+                                                                     "consensus)."),
+              rubric: str = typer.Option(None, "--rubric", help="Only this rubric."),
+              dimension: list[str] = typer.Option(None, "--dimension", help="Only these dimension(s)."),
+              statistic: list[str] = typer.Option(None, "--statistic", help="Only these statistic(s)."),
+              bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples (0 = no intervals)."),
+              seed: int = typer.Option(0, "--seed", help="Random seed for the bootstrap."),
+              ci: str = typer.Option("percentile", "--ci", help="percentile | bca."),
+              fail_under: list[str] = typer.Option(None, "--fail-under",
+                                                   help="STAT=VALUE: exit 1 if an audited rater is below."),
+              fail_over: list[str] = typer.Option(None, "--fail-over",
+                                                  help="STAT=VALUE: exit 1 if an audited rater is above (errors)."),
+              as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
+    """Audit every LLM rater against humans: agreement, bias, ceiling, per dimension and overall."""
+    from ..audit import AuditOptions, audit
+
+    if ci not in ("percentile", "bca"):
+        raise AuditorError(f"--ci {ci!r}: use percentile or bca")
+    under, over = _parse_gates(fail_under, "--fail-under"), _parse_gates(fail_over, "--fail-over")
+    opts = AuditOptions(design=design, llm=llm or None, reference=reference, rubric=rubric,
+                        dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
+                        ci_method=ci)
+    with open_store(ctx, read_only=True) as store:
+        df = audit(store, opts)
+    if as_json:
+        sys.stdout.write(json.dumps({"rows": records(df), "bootstrap": bootstrap, "seed": seed, "ci": ci},
+                                    default=str) + "\n")
+    elif as_csv:
+        sys.stdout.write(df.to_csv(index=False))
+    else:
+        emit(headline_table(df), as_json=False, as_csv=False,
+             title=f"Audit ({bootstrap} bootstrap resamples, seed {seed}; all rows: --json)")
+    failures = gate_failures(df, under, over)
+    if failures:
+        for f in failures:
+            err_console.print(f"[bold red]gate failed:[/] {f}", highlight=False)
+        raise typer.Exit(1)
+
+
+def demo_audit(store, *, bootstrap: int, seed: int, out: str) -> None:
+    """The end of `auditor demo`: audit the bundled judges and write the report."""
+    from ..audit import AuditOptions, audit
+
+    df = audit(store, AuditOptions(n_boot=bootstrap, seed=seed))
+    q0 = df[df["dimension"].isin(["Q0", "all"])]
+    emit(headline_table(q0, ["krippendorff_alpha", "spearman", "rmse", "mean_diff", "leniency_rate"]),
+         as_json=False, as_csv=False, title="GPT-3.5 as a judge vs the human judgments (Q0 = overall satisfaction)")
+    console.print("Every dimension and statistic: auditor audit --json")
+    try:
+        from ..report import write_report
+    except ImportError:
+        return
+    paths = write_report(store, out, audit_rows=df, n_boot=bootstrap, seed=seed)
+    console.print(f"report: {paths['html']}")
