@@ -72,6 +72,7 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                            "--rater-kind human, or name a --reference rater.")
     rubrics = [opts.rubric] if opts.rubric else _fetch.stored_rubrics(store)
     out: list[dict] = []
+    design_of_all: dict[str, dict[str, str]] = {}
     for rub_name in rubrics:
         rubric = _fetch.load_stored_rubric(store, rub_name)
         dims = [d for d in rubric.dimensions if not opts.dimensions or d.name in opts.dimensions]
@@ -82,7 +83,7 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                 continue
             lo, hi = dim.value_range
             scale = (hi - lo) or 1.0
-            design_of = {}
+            design_of = design_of_all.setdefault(rub_name, {})
             for name in llm_ids:
                 idx = raters[name].index
                 if not np.any(sig.rater == idx):
@@ -102,6 +103,7 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                     continue
                 out += _rows(llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method,
                                               statistics=opts.statistics), **ctx)
+                out += _extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx, inp, opts, ctx)
                 p = pooled.setdefault(name, [[], [], []])
                 p[0].append(inp.units)
                 p[1].append((inp.x - lo) / scale)
@@ -128,5 +130,29 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                     r.note = "all dimensions rescaled to [0, 1] by their option range and pooled; " + r.note
                 out += _rows(rows, rater=name, reference=ref_name, design="paired", rubric=rub_name,
                              dimension="all", level="interval")
+        if design_of_all.get(rub_name):
+            out += _gap_rows(store, rubric, design_of_all[rub_name], raters, ref_idx, human_idx, opts)
     df = pd.DataFrame(out, columns=ROW_COLUMNS)
     return df
+
+
+def _gap_rows(store, rubric, design_of, raters, ref_idx, human_idx, opts) -> list[dict]:
+    """The tau-bench study's evaluative-gap measures over a whole rubric (Eval, outcome ECE, success-rate gap),
+    for paired and matched raters; they live in ``auditor.audit._matched``."""
+    try:
+        from ._matched import overall_rows
+    except ImportError:
+        return []
+    return overall_rows(store, rubric, design_of, raters, ref_idx, human_idx, opts)
+
+
+def _extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx, inp, opts, ctx) -> list[dict]:
+    """Measures beyond agreement and bias (calibration, alt-test, corrected estimates, stability, confounds).
+
+    They live in ``auditor.audit._extras`` (one hook, so new measures plug in without touching this loop).
+    """
+    try:
+        from ._extras import extra_paired_rows
+    except ImportError:
+        return []
+    return extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx, inp, opts, ctx)
