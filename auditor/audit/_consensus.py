@@ -14,6 +14,42 @@ import numpy as np
 
 __all__ = ["consensus_rows", "group_matrix", "consensus", "leave_one_out"]
 
+# the counting fast path (O(n * V), no sort) is used when a dimension has at most this many distinct values
+_MAX_COUNT_VALUES = 64
+
+
+def _dense(units: np.ndarray):
+    """(dense unit index, sorted unique unit ids) without a sort when the ids are already small integers."""
+    units = np.asarray(units)
+    if units.size and np.issubdtype(units.dtype, np.integer) and units.min() >= 0 and \
+            units.max() < 4 * units.size + 1024:
+        present = np.zeros(int(units.max()) + 1, dtype=bool)
+        present[units] = True
+        ids = np.flatnonzero(present)
+        index = np.cumsum(present) - 1
+        return index[units], ids.astype(units.dtype)
+    ids, inv = np.unique(units, return_inverse=True)
+    return inv, ids
+
+
+def _from_counts(counts: np.ndarray, grid: np.ndarray, level: str) -> np.ndarray:
+    """Consensus of each row of value counts (k, V) over the sorted value grid (V,)."""
+    m = counts.sum(axis=1)
+    out = np.full(counts.shape[0], np.nan)
+    ok = m > 0
+    if level in ("interval", "ratio"):
+        out[ok] = (counts[ok] @ grid) / m[ok]
+    elif level == "ordinal":
+        # lower median: the value at sorted position (m - 1) // 2
+        cum = np.cumsum(counts, axis=1)
+        pos = np.argmax(cum > ((m - 1) // 2)[:, None], axis=1)
+        out[ok] = grid[pos[ok]]
+    elif level in ("nominal", "binary"):
+        out[ok] = grid[np.argmax(counts[ok], axis=1)]   # argmax takes the first (smallest) tied value
+    else:
+        raise ValueError(f"unknown level '{level}'")
+    return out
+
 
 def consensus_rows(M: np.ndarray, level: str) -> np.ndarray:
     """Consensus of each row of ``M`` (k, m): k units with m ratings each."""
@@ -48,6 +84,18 @@ def group_matrix(units: np.ndarray, *cols: np.ndarray):
 
 def consensus(units: np.ndarray, values: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(unit ids, consensus value, number of ratings) per unit, ordered by unit id."""
+    units, values = np.asarray(units), np.asarray(values, dtype=float)
+    grid = np.unique(values)
+    if units.size and grid.size <= _MAX_COUNT_VALUES:
+        idx, ids = _dense(units)
+        m = np.bincount(idx, minlength=ids.size)
+        if m.max() == 1:                                   # one rating per unit: nothing to aggregate
+            v = np.empty(ids.size)
+            v[idx] = values
+            return ids, v, m
+        counts = np.bincount(idx * grid.size + np.searchsorted(grid, values),
+                             minlength=ids.size * grid.size).reshape(ids.size, grid.size)
+        return ids, _from_counts(counts, grid, level), m
     out_u, out_v, out_m = [], [], []
     for ids, (M,) in group_matrix(units, values):
         out_u.append(ids)
@@ -65,6 +113,19 @@ def leave_one_out(units: np.ndarray, raters: np.ndarray, values: np.ndarray, lev
 
     Returns ``(unit, rater, value, others_consensus)`` arrays, one element per rating.
     """
+    units, values = np.asarray(units), np.asarray(values, dtype=float)
+    grid = np.unique(values)
+    if units.size and grid.size <= _MAX_COUNT_VALUES:
+        idx, ids = _dense(units)
+        m = np.bincount(idx, minlength=ids.size)
+        vi = np.searchsorted(grid, values)
+        counts = np.bincount(idx * grid.size + vi, minlength=ids.size * grid.size).reshape(ids.size, grid.size)
+        keep = m[idx] >= 2
+        o = np.flatnonzero(keep)
+        o = o[np.lexsort((np.asarray(raters)[o], units[o]))]
+        others = counts[idx[o]].copy()
+        others[np.arange(o.size), vi[o]] -= 1
+        return units[o], np.asarray(raters)[o], values[o], _from_counts(others, grid, level)
     U, R, X, Y = [], [], [], []
     for ids, (M, Rm) in group_matrix(units, values, raters):
         m = M.shape[1]

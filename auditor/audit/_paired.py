@@ -8,7 +8,7 @@ from ..rubric import Dimension
 from ..stats._result import StatRow
 from ._consensus import consensus, leave_one_out
 
-__all__ = ["PairedInputs", "paired_inputs", "llm_vs_reference", "human_ceiling", "humans_multirater"]
+__all__ = ["PairedInputs", "paired_inputs", "reference_scores", "llm_vs_reference", "human_ceiling", "humans_multirater"]
 
 
 class PairedInputs:
@@ -26,6 +26,7 @@ def rater_scores(sig, rater_idx: int, level: str):
 
 
 def reference_scores(sig, ref_idx: list[int], level: str):
+    """The reference raters' per-unit consensus: (units, consensus, n ratings, (conv, rater, value) ratings)."""
     m = np.isin(sig.rater, ref_idx)
     # one rating per (unit, rater): a human with several samples is first aggregated
     conv, rat, val = sig.conv[m], sig.rater[m], sig.value[m]
@@ -37,9 +38,10 @@ def reference_scores(sig, ref_idx: list[int], level: str):
     return u, v, n, (conv, rat, val)
 
 
-def paired_inputs(sig, llm_idx: int, ref_idx: list[int], level: str) -> PairedInputs:
+def paired_inputs(sig, llm_idx: int, ref, level: str) -> PairedInputs:
+    """``ref`` is :func:`reference_scores`' result (computed once per dimension)."""
     ux, vx = rater_scores(sig, llm_idx, level)
-    uy, vy, ny, _ = reference_scores(sig, ref_idx, level)
+    uy, vy, ny, _ = ref
     common, ix, iy = np.intersect1d(ux, uy, assume_unique=True, return_indices=True)
     return PairedInputs(common, vx[ix], vy[iy], ny[iy])
 
@@ -51,11 +53,14 @@ def llm_vs_reference(inp: PairedInputs, dim: Dimension, *, n_boot, seed, ci_meth
                              statistics=statistics, n_boot=n_boot, seed=seed, ci_method=ci_method)
 
 
-def human_ceiling(sig, human_idx: list[int], dim: Dimension, *, n_boot, seed, ci_method, statistics=None):
-    """Each human against the consensus of the other humans, pooled over humans; units = conversations."""
+def human_ceiling(humans, dim: Dimension, *, n_boot, seed, ci_method, statistics=None):
+    """Each human against the consensus of the other humans, pooled over humans; units = conversations.
+
+    ``humans`` is :func:`reference_scores` over the human raters.
+    """
     from ..stats.paired import paired_statistics
 
-    _, _, _, (conv, rat, val) = reference_scores(sig, human_idx, dim.level)
+    _, _, _, (conv, rat, val) = humans
     u, r, x, y = leave_one_out(conv, rat, val, dim.level)
     if u.size == 0:
         return [StatRow(s, float("nan"), n=0, note=f"{dim.level}; undefined: no conversation has two or more "
@@ -64,9 +69,9 @@ def human_ceiling(sig, human_idx: list[int], dim: Dimension, *, n_boot, seed, ci
                              statistics=statistics, n_boot=n_boot, seed=seed, ci_method=ci_method)
 
 
-def humans_multirater(sig, human_idx: list[int], dim: Dimension, *, n_boot, seed, ci_method, statistics=None):
+def humans_multirater(humans, dim: Dimension, *, n_boot, seed, ci_method, statistics=None):
     from ..stats.multirater import multirater_statistics
 
-    _, _, _, (conv, rat, val) = reference_scores(sig, human_idx, dim.level)
+    _, _, _, (conv, rat, val) = humans
     return multirater_statistics(conv, rat, val, level=dim.level, option_values=dim.distinct_values,
                                  statistics=statistics, n_boot=n_boot, seed=seed, ci_method=ci_method)

@@ -11,7 +11,7 @@ from ..errors import AuditorError
 from ..stats._result import StatRow
 from ..store import Store
 from . import _fetch
-from ._paired import human_ceiling, humans_multirater, llm_vs_reference, paired_inputs
+from ._paired import human_ceiling, humans_multirater, llm_vs_reference, paired_inputs, reference_scores
 
 __all__ = ["AuditOptions", "audit", "ROW_COLUMNS", "LLM_KINDS"]
 
@@ -84,11 +84,13 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
             lo, hi = dim.value_range
             scale = (hi - lo) or 1.0
             design_of = design_of_all.setdefault(rub_name, {})
+            humans = reference_scores(sig, human_idx, dim.level)
+            ref = humans if ref_idx == human_idx else reference_scores(sig, ref_idx, dim.level)
             for name in llm_ids:
                 idx = raters[name].index
                 if not np.any(sig.rater == idx):
                     continue
-                inp = paired_inputs(sig, idx, ref_idx, dim.level)
+                inp = paired_inputs(sig, idx, ref, dim.level)
                 design = opts.design or ("paired" if inp.units.size else "matched")
                 design_of[name] = design
                 if design == "matched":
@@ -110,10 +112,10 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                 p[2].append((inp.y - lo) / scale)
             if opts.ceiling and not opts.reference and "paired" in design_of.values() and len(human_idx) > 1:
                 ctx = dict(reference="humans", design="paired", rubric=rub_name, dimension=dim.name, level=dim.level)
-                out += _rows(human_ceiling(sig, human_idx, dim, n_boot=opts.n_boot, seed=opts.seed,
+                out += _rows(human_ceiling(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
                                            ci_method=opts.ci_method, statistics=opts.statistics),
                              rater="human_loo", **ctx)
-                out += _rows(humans_multirater(sig, human_idx, dim, n_boot=opts.n_boot, seed=opts.seed,
+                out += _rows(humans_multirater(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
                                                ci_method=opts.ci_method), rater="humans", **ctx)
         if opts.overall and len(dims) > 1:
             from ..stats.paired import paired_statistics
@@ -130,7 +132,7 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                     r.note = "all dimensions rescaled to [0, 1] by their option range and pooled; " + r.note
                 out += _rows(rows, rater=name, reference=ref_name, design="paired", rubric=rub_name,
                              dimension="all", level="interval")
-        if design_of_all.get(rub_name):
+        if opts.overall and design_of_all.get(rub_name):
             out += _gap_rows(store, rubric, design_of_all[rub_name], raters, ref_idx, human_idx, opts)
     df = pd.DataFrame(out, columns=ROW_COLUMNS)
     return df

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import AuditorError
@@ -41,10 +42,12 @@ def handle_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except AuditorError as e:
-            err_console.print(f"[bold red]Error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+            # escape: the message quotes users' data, which may look like rich markup ("[/x]" would crash)
+            err_console.print(f"[bold red]Error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         except LookupError as e:
-            err_console.print(f"[bold red]Error:[/] {e.args[0] if e.args else e}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]Error:[/] {escape(str(e.args[0] if e.args else e))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(2)
 
     return wrapper

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from ..errors import IngestError
 
-__all__ = ["RawTable", "read_table", "file_sha256", "FORMATS"]
+__all__ = ["RawTable", "read_table", "file_sha256", "FORMATS", "load_json", "short_text", "short_list"]
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
            ".json": "json"}
@@ -40,12 +41,86 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def short_text(v, n: int = 60) -> str:
+    """``v`` as text, cut to ``n`` characters, so that an error message stays one short line."""
+    s = str(v)
+    return s if len(s) <= n else s[:n] + "..."
+
+
+def short_list(items, n: int = 20) -> str:
+    """Comma-separated names, each and the whole list shortened (for "the columns are: ..." messages)."""
+    items = [short_text(c).replace("\n", " ") for c in items]
+    return ", ".join(items[:n]) + (f", ... ({len(items) - n} more)" if len(items) > n else "")
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list) -> dict:
+    d = dict(pairs)
+    if len(d) != len(pairs):
+        seen = set()
+        raise _RepeatedKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return d
+
+
+class _NonFinite:
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _find_non_finite(obj, where: str = ""):
+    """Path of the first NaN / Infinity literal in a parsed JSON value, or None."""
+    if isinstance(obj, _NonFinite):
+        return where or "(the value)", obj.text
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        found = _find_non_finite(v, f"{where}.{k}" if where else str(k))
+        if found:
+            return found
+    return None
+
+
+def load_json(path: str, text: str, row: int | None = None, where: str = "line", field: str | None = None):
+    """``json.loads`` that refuses what Python accepts but is ambiguous or not JSON: an object that repeats a key
+    (Python keeps the last silently), NaN / Infinity literals and unpaired UTF-16 surrogate escapes (which cannot be
+    stored as UTF-8). Decode errors propagate.
+    ``field`` names the column the text came from (errors then name ``field.path.inside``)."""
+    try:
+        obj = json.loads(text, parse_constant=_NonFinite, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as e:
+        key = short_text(e.args[0])
+        raise IngestError(path, f"a JSON object repeats the key {key!r}", row=row, where=where,
+                          field=f"{field}.{key}" if field else key, fix="keep one value per key.") from None
+    if "NaN" in text or "Infinity" in text:
+        found = _find_non_finite(obj)
+        if found:
+            fld, lit = found
+            raise IngestError(path, f"{lit} is not valid JSON (not a finite number)", row=row, where=where,
+                              field=short_text(f"{field}.{fld}" if field else fld),
+                              fix="write null for a missing value, or a finite number.")
+    if "\\ud" in text.lower():
+        try:
+            json.dumps(obj, ensure_ascii=False, default=lambda o: None).encode("utf-8")
+        except UnicodeEncodeError:
+            raise IngestError(path, "a string has an unpaired UTF-16 surrogate escape (\\udXXX)", row=row,
+                              where=where, field=field,
+                              fix="write the text as UTF-8, or fix the broken escape.") from None
+    return obj
+
+
 def _decode(path: str, data: bytes) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise IngestError(path, "the file is UTF-16 encoded", row=1, where="line",
                           fix="re-save it as UTF-8 (e.g. `iconv -f utf-16 -t utf-8 FILE > NEW`).")
+    nul = data.find(b"\x00")
+    if nul >= 0:  # UTF-16 without a byte-order mark, or a binary file
+        raise IngestError(path, "the file contains NUL bytes (UTF-16 without a byte-order mark, or not a text "
+                          "file)", row=data[:nul].count(b"\n") + 1, where="line",
+                          fix="re-save it as UTF-8 text (e.g. `iconv -f utf-16 -t utf-8 FILE > NEW`).")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -55,30 +130,61 @@ def _decode(path: str, data: bytes) -> str:
 
 
 def _read_delimited(path: str, text: str, sep: str) -> pd.DataFrame:
-    first = next(csv.reader(io.StringIO(text.split("\n", 1)[0]), delimiter=sep), [])
-    names = [c.strip() for c in first]
-    if not any(names):
+    first = (_csv_records(text.split("\n", 1)[0], sep) or [[]])[0]
+    if not any(c.strip() for c in first):
         raise IngestError(path, "the first line must be a header naming the columns", row=1, where="line",
                           fix="add a header line, e.g. conversation_id,dimension,rater_id,label.")
+    # header=None: the header line fixes the number of fields, so a data row with more fields is an error
+    # (with a header, pandas would silently turn an extra leading field into the index and shift every column)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
+                         na_values=[""], engine="c", skipinitialspace=False)
+    except pd.errors.ParserError as e:
+        raise _parse_error(path, text, sep, [c.strip() for c in first], str(e)) from None
+    except pd.errors.EmptyDataError:
+        raise IngestError(path, "the file has no header and no rows", fix="add a header line and data rows.")
+    names = ["" if pd.isna(c) else str(c).strip() for c in df.iloc[0]]
     dup = sorted({c for c in names if names.count(c) > 1})
     if dup:
-        raise IngestError(path, f"the header repeats column(s) {dup}", row=1, where="line", field=dup[0],
-                          fix="give every column a unique name.")
+        raise IngestError(path, f"the header repeats column(s) {short_list(dup)}", row=1, where="line",
+                          field=short_text(dup[0]), fix="give every column a unique name.")
     if "" in names:
         raise IngestError(path, f"header column {names.index('') + 1} has no name", row=1, where="line",
                           fix="name every column in the header line.")
-    try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                         engine="c", skipinitialspace=False)
-    except pd.errors.ParserError as e:
-        msg = str(e).strip().replace("\n", " ")
-        raise IngestError(path, f"malformed {'TSV' if sep == chr(9) else 'CSV'}: {msg}",
-                          fix="check quoting and the number of fields on that line (a truncated file ends inside "
-                              "a quoted field).") from None
-    except pd.errors.EmptyDataError:
-        raise IngestError(path, "the file has no header and no rows", fix="add a header line and data rows.")
+    df = df.iloc[1:].reset_index(drop=True)
     df.columns = names
     return df
+
+
+def _csv_records(text: str, sep: str) -> list[list[str]]:
+    """All records of ``text`` by the csv module, without its 128 kB field limit (a long field is the user's
+    business; the limit is restored afterwards)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
+    try:
+        return list(csv.reader(io.StringIO(text), delimiter=sep))
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _parse_error(path: str, text: str, sep: str, names: list[str], msg: str) -> IngestError:
+    """An :class:`IngestError` for a pandas tokenizer error, with the data row (and field) it concerns."""
+    kind = "TSV" if sep == "\t" else "CSV"
+    msg = msg.strip().replace("\n", " ").replace("Error tokenizing data. C error: ", "")
+    m = re.search(r"starting at row (\d+)", msg)
+    if m:  # header=None: record 0 is the header, so record k is data row k
+        last = _csv_records(text, sep)[-1]   # the unclosed field runs to the end
+        fld = names[len(last) - 1] if 0 < len(last) <= len(names) else None
+        return IngestError(path, f"the file ends inside a quoted field (malformed {kind})", row=int(m.group(1)),
+                           field=fld, fix="the file is truncated or a quote is not closed: export it again, or "
+                                          "close the quote.")
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:  # "line" counts records from 1 with the header, so it is data row line - 1
+        return IngestError(path, f"the row has {m.group(3)} fields but the header names {m.group(1)} (malformed "
+                           f"{kind})", row=int(m.group(2)) - 1,
+                           fix=f"quote values that contain a {'tab' if sep == chr(9) else 'comma'}, or name every "
+                               "column in the header.")
+    return IngestError(path, f"malformed {kind}: {msg[:200]}", fix="check quoting and the number of fields per row.")
 
 
 def _read_jsonl(path: str, text: str) -> pd.DataFrame:
@@ -87,7 +193,7 @@ def _read_jsonl(path: str, text: str) -> pd.DataFrame:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = load_json(path, line, row=i)
         except json.JSONDecodeError as e:
             raise IngestError(path, f"not valid JSON ({e.msg} at column {e.colno})", row=i, where="line",
                               fix="each line must be one complete JSON object; a truncated last line is "
@@ -104,7 +210,7 @@ def _read_jsonl(path: str, text: str) -> pd.DataFrame:
 
 def _read_json(path: str, text: str) -> pd.DataFrame:
     try:
-        obj = json.loads(text)
+        obj = load_json(path, text)
     except json.JSONDecodeError as e:
         raise IngestError(path, f"not valid JSON ({e.msg})", row=e.lineno, where="line",
                           fix="check the file is complete (truncated?) and valid JSON.") from None

@@ -14,7 +14,7 @@ import math
 import pandas as pd
 
 from ..errors import IngestError
-from ._read import RawTable
+from ._read import RawTable, load_json, short_list, short_text
 
 __all__ = ["normalise_conversations", "message_stats", "clean_messages"]
 
@@ -31,8 +31,8 @@ def clean_messages(msgs) -> list[dict]:
         raise ValueError(f"expected a list of messages, found {type(msgs).__name__}")
     out = []
     for j, m in enumerate(msgs):
-        if not isinstance(m, dict) or "role" not in m:
-            raise ValueError(f"message {j} is not an object with a 'role'")
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not m["role"].strip():
+            raise ValueError(f"message {j} is not an object with a 'role' string")
         content = m.get("content")
         if content is not None and not isinstance(content, str):
             content = json.dumps(content, ensure_ascii=False)
@@ -51,11 +51,12 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
     df = raw.df.rename(columns=mapping or {})
     for src in (mapping or {}):
         if src not in raw.df.columns:
-            raise IngestError(path, f"--map {src}=...: the file has no column {src!r}", field=src,
-                              fix=f"use one of the file's columns: {', '.join(c for c in raw.df.columns if c != '_row')}.")
+            raise IngestError(path, f"--map {short_text(src)}=...: the file has no column {short_text(src)!r}",
+                              field=short_text(src), fix="use one of the file's columns: "
+                              f"{short_list(c for c in raw.df.columns if c != '_row')}.")
     if "conversation_id" not in df.columns:
         raise IngestError(path, "missing required column 'conversation_id' (columns are: "
-                          f"{', '.join(c for c in df.columns if c != '_row')})", field="conversation_id",
+                          f"{short_list(c for c in df.columns if c != '_row')})", field="conversation_id",
                           fix="add it, or rename yours with --map SOURCE=conversation_id.")
     rows = []
     seen: dict[str, int] = {}
@@ -66,9 +67,13 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
         if _blank(cid):
             raise IngestError(path, "'conversation_id' is empty", row=r, field="conversation_id", where=where,
                               fix="give every conversation an id.")
+        for col in ("conversation_id", "task_id", "user_kind", "user_id", "human_batch", "reward", "keep"):
+            if isinstance(rec.get(col), (dict, list)):
+                raise IngestError(path, f"'{col}' is a JSON {type(rec[col]).__name__}, not a single value", row=r,
+                                  field=col, where=where, fix=f"write one {col} per row as a string or number.")
         cid = str(cid).strip()
         if cid in seen:
-            raise IngestError(path, f"conversation {cid!r} also appears at {where} {seen[cid]}", row=r,
+            raise IngestError(path, f"conversation {short_text(cid)!r} also appears at {where} {seen[cid]}", row=r,
                               field="conversation_id", where=where, fix="keep one row per conversation.")
         seen[cid] = r
         msgs = rec.get("messages")
@@ -77,7 +82,7 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
         if not _blank(msgs) if not isinstance(msgs, list) else True:
             if isinstance(msgs, str):
                 try:
-                    msgs = json.loads(msgs)
+                    msgs = load_json(path, msgs, row=r, where=where, field="messages")
                 except json.JSONDecodeError as e:
                     raise IngestError(path, f"'messages' is not valid JSON ({e.msg})", row=r, field="messages",
                                       where=where, fix='write messages as a JSON list: [{"role": "user", '
@@ -122,4 +127,6 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
             "metadata": json.dumps(meta, ensure_ascii=False, default=str) if meta else None,
             "domain": None if _blank(rec.get("domain")) else str(rec["domain"]), "_row": r,
         })
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["where"] = where          # "row" or "line": how the store's errors name _row
+    return out

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import IngestError
 from ..rubric import Rubric
-from ._read import RawTable
+from ._read import RawTable, short_list, short_text
 
 __all__ = ["SignalOptions", "normalise_signals", "RATER_KINDS"]
 
@@ -42,8 +42,15 @@ class SignalOptions:
 
 
 def _short(v, n: int = 60) -> str:
-    s = str(v)
-    return repr(s if len(s) <= n else s[:n] + "...")
+    return repr(short_text(v, n))
+
+
+def _not_scalar(s: pd.Series) -> pd.Series:
+    """True where a cell holds a JSON object / list (or array) instead of one value."""
+    if s.dtype != object:
+        return pd.Series(False, index=s.index)
+    return s.map(lambda v: isinstance(v, (dict, list, tuple, set)) or hasattr(v, "__array__") and
+                 not np.isscalar(v))
 
 
 def _is_blank(s: pd.Series) -> pd.Series:
@@ -69,8 +76,9 @@ def normalise_signals(raw: RawTable, rubric: Rubric, opts: SignalOptions) -> pd.
     # column mapping
     for src, dst in opts.mapping.items():
         if src not in df.columns:
-            fail(None, src, f"--map {src}={dst}: the file has no column {src!r}",
-                 f"use one of the file's columns: {', '.join(c for c in df.columns if c != '_row')}.")
+            fail(None, short_text(src), f"--map {short_text(src)}={short_text(dst)}: the file has no column "
+                 f"{_short(src)}",
+                 f"use one of the file's columns: {short_list(c for c in df.columns if c != '_row')}.")
     df = df.rename(columns=opts.mapping)
     notes: list[str] = []
 
@@ -102,16 +110,27 @@ def normalise_signals(raw: RawTable, rubric: Rubric, opts: SignalOptions) -> pd.
                     "rater_kind": "add a rater_kind column or pass --rater-kind human|judge|simulator"}.get(
                 col, f"add the column, or rename yours with --map SOURCE={col}")
             fail(None, col, f"missing required column '{col}' (columns are: "
-                 f"{', '.join(c for c in df.columns if c != '_row')})", hint + ".")
+                 f"{short_list(c for c in df.columns if c != '_row')})", hint + ".")
     if not opts.wide and "label" not in df.columns and "value" not in df.columns and not prob_cols:
         fail(None, "label", "no rating column: need 'label', 'value' or prob_<option> columns",
              "add one, or rename yours with --map SOURCE=label.")
 
-    for col in ("conversation_id", "rater_id", "dimension"):
+    for col in ("conversation_id", "rater_id", "dimension", "rater_kind", "task_id", "sample", "label", "value",
+                "confidence") + tuple(prob_cols):
+        if col in df.columns:
+            bad = _not_scalar(df[col])
+            if bad.any():
+                i = bad.idxmax()
+                fail(df.at[i, "_row"], col, f"'{col}' is a JSON {type(df.at[i, col]).__name__}, not a single "
+                     "value", f"write one {col} per row as a string or number.")
+    for col in ("conversation_id", "rater_id", "dimension", "rater_kind"):
         bad = _is_blank(df[col])
         if bad.any():
-            fail(df.loc[bad, "_row"].min(), col, f"'{col}' is empty", f"give every row a {col}.")
-        df[col] = df[col].astype(str).str.strip()
+            fail(df.loc[bad, "_row"].min(), col, f"'{col}' is empty", f"give every row a {col} (a truncated "
+                 "last row also leaves fields empty)." if col != "rater_kind" else
+                 "give every row a rater_kind (human, judge or simulator), or pass --rater-kind.")
+        if col != "rater_kind":
+            df[col] = df[col].astype(str).str.strip()
     kinds = df["rater_kind"].astype(str).str.strip().str.lower()
     bad = ~kinds.isin(RATER_KINDS)
     if bad.any():
@@ -126,8 +145,10 @@ def normalise_signals(raw: RawTable, rubric: Rubric, opts: SignalOptions) -> pd.
              f"'{rubric.name}'", f"use one of: {', '.join(rubric.dimension_names)} (or --map to rename).")
 
     if "sample" in df.columns:
-        smp = _to_float(df["sample"]).fillna(0)
-        bad = (smp < 0) | (smp != np.floor(smp)) | ~np.isfinite(smp)
+        smp = _to_float(df["sample"])
+        bad = (~_is_blank(df["sample"]) & smp.isna()) | (smp < 0) | (smp != np.floor(smp)) | np.isinf(smp) | \
+            (smp >= 2 ** 31)
+        smp = smp.fillna(0)
         if bad.any():
             i = bad.idxmax()
             fail(df.at[i, "_row"], "sample", f"sample {_short(df.at[i, 'sample'])} is not a whole number >= 0",
@@ -135,8 +156,23 @@ def normalise_signals(raw: RawTable, rubric: Rubric, opts: SignalOptions) -> pd.
         df["sample"] = smp.astype(int)
     else:
         df["sample"] = 0
-    df["task_id"] = df["task_id"].where(~_is_blank(df["task_id"]), None).map(
+    # astype(object) first: on a pandas string column, where(..., None) gives NaN, which str() turns into "nan"
+    df["task_id"] = df["task_id"].astype(object).where(~_is_blank(df["task_id"]), None).map(
         lambda v: None if v is None else str(v).strip()) if "task_id" in df.columns else None
+
+    # one kind per rater and one task per conversation within the file (the store holds one of each)
+    for key, col, what in (("rater_id", "rater_kind", "kind"), ("conversation_id", "task_id", "task")):
+        given = df[df[col].notna()].sort_values("_row", kind="stable")
+        if given.empty:
+            continue
+        n_distinct = given.groupby(key, sort=False)[col].transform("nunique")
+        if (n_distinct > 1).any():
+            rows = given[given[key] == given.loc[n_distinct > 1, key].iloc[0]]
+            first = rows.iloc[0]
+            other = rows[rows[col] != first[col]].iloc[0]
+            noun = key.split("_")[0]
+            fail(other["_row"], col, f"{noun} {_short(first[key])} has {what} {_short(other[col])} here but "
+                 f"{_short(first[col])} at {where} {first['_row']}", f"give each {noun} one {what}.")
 
     if "confidence" in df.columns:
         conf = _to_float(df["confidence"])
@@ -152,6 +188,7 @@ def normalise_signals(raw: RawTable, rubric: Rubric, opts: SignalOptions) -> pd.
     out = []
     for dim_name, part in df.groupby("dimension", sort=False):
         out.append(_resolve_dimension(part, rubric.dimension(dim_name), prob_cols, opts, fail))
+        notes.extend(out[-1].attrs.pop("notes", []))
     res = pd.concat(out).sort_values("_row", kind="stable")
     res["rubric"] = rubric.name
     res["model"] = opts.model
@@ -168,6 +205,7 @@ def normalise_signals(raw: RawTable, rubric: Rubric, opts: SignalOptions) -> pd.
              f"also appears at {where} {same[0]}",
              "keep one rating per key, or number repeated draws with a 'sample' column.")
     res.attrs["notes"] = notes
+    res.attrs["where"] = where          # "row" or "line": how the store's errors name _row
     return res
 
 
@@ -248,6 +286,7 @@ def _resolve_dimension(part: pd.DataFrame, dim, prob_cols: list[str], opts: Sign
 
     # option probabilities
     probs_json = pd.Series([None] * n, index=part.index, dtype=object)
+    notes: list[str] = []
     if prob_cols:
         by_key = {}
         for c in prob_cols:
@@ -263,7 +302,8 @@ def _resolve_dimension(part: pd.DataFrame, dim, prob_cols: list[str], opts: Sign
             if opt is None:
                 if _is_blank(part[c]).all():
                     continue
-                fail(part.loc[~_is_blank(part[c]), "_row"].min(), c, f"column {c!r} names no option of dimension "
+                fail(part.loc[~_is_blank(part[c]), "_row"].min(), short_text(c), f"column {_short(c)} names no "
+                     f"option of dimension "
                      f"'{dim.name}'", f"name probability columns prob_<label> or prob_<value>: {allowed}.")
             by_key[opt.label] = c
         if by_key:
@@ -284,8 +324,8 @@ def _resolve_dimension(part: pd.DataFrame, dim, prob_cols: list[str], opts: Sign
                      "some option probabilities are empty", "give every option a probability (0 if none).")
             if len(by_key) < len(dim.options) and any_p.any():
                 miss = [o.label for o in dim.options if o.label not in by_key]
-                notes = f"options {miss} have no prob_ column and count as probability 0"
-                part.attrs.setdefault("notes", []).append(notes)
+                notes.append(f"dimension '{dim.name}': options {miss} have no prob_ column and count as "
+                             "probability 0")
             tot = P.sum(axis=1)
             off = any_p & ((tot - 1).abs() > PROB_TOLERANCE)
             if off.any() and not opts.renormalize:
@@ -297,7 +337,9 @@ def _resolve_dimension(part: pd.DataFrame, dim, prob_cols: list[str], opts: Sign
                 i = bad.idxmax()
                 fail(part.at[i, "_row"], next(iter(by_key.values())), "all option probabilities are 0",
                      "give at least one option a positive probability.")
-            P = P.div(tot.where(tot > 0, 1.0), axis=0).fillna(0.0) if opts.renormalize else P.fillna(0.0)
+            # within the tolerance (or with --renormalize) the row is divided by its sum, so the expected value
+            # stays within the options' range
+            P = P.div(tot.where(tot > 0, 1.0), axis=0).fillna(0.0)
             vals = np.array([labels[lab] for lab in P.columns])
             probs_json = pd.Series([json.dumps(dict(zip(P.columns, map(float, r)))) if a else None
                                     for r, a in zip(P.to_numpy(), any_p)], index=part.index, dtype=object)
@@ -328,4 +370,5 @@ def _resolve_dimension(part: pd.DataFrame, dim, prob_cols: list[str], opts: Sign
         "confidence": part["confidence"], "probs": probs_json, "raw": None, "rationale": None, "error": None,
         "run_id": None, "_row": part["_row"],
     })
+    out.attrs["notes"] = notes
     return out

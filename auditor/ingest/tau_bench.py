@@ -10,12 +10,13 @@ Task ids become ``{domain}_{task id}`` (the tau-bench study's keys, e.g. ``airli
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import IngestError
-from ._read import file_sha256
+from ._read import _decode, file_sha256, load_json, short_text
 from .conversations import clean_messages, message_stats
 
 __all__ = ["read_tau_bench"]
@@ -30,30 +31,61 @@ def _messages(path: str, i: int, msgs) -> list[dict]:
                           fix="check the file is an unmodified tau-bench / tau2-bench results file.") from None
 
 
+def _obj(path: str, v, what: str, row: int | None = None) -> dict:
+    """``v`` if it is a JSON object (None counts as empty), else an error naming ``what``."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise IngestError(path, f"'{what}' is a JSON {type(v).__name__}, expected an object", row=row,
+                          field=what, fix="check the file is an unmodified tau-bench / tau2-bench results file.")
+    return v
+
+
+def _reward(path: str, i: int, v, what: str) -> float | None:
+    if v is None:
+        return None
+    try:
+        r = float(v) if not isinstance(v, (dict, list)) else float("nan")
+    except (TypeError, ValueError):
+        r = float("nan")
+    if not math.isfinite(r):
+        raise IngestError(path, f"reward {short_text(v, 40)!r} is not a finite number", row=i, field=what,
+                          fix="check the file is an unmodified tau-bench / tau2-bench results file (rewards are "
+                              "numbers such as 0 or 1).")
+    return r
+
+
 def read_tau_bench(path: str | Path, *, user_kind: str | None = None, domain: str | None = None) -> tuple[pd.DataFrame, str]:
     """Return (conversations DataFrame with the store's columns, sha256)."""
     p, spath = Path(path), str(path)
     if not p.exists():
         raise IngestError(spath, "file not found", fix="check the path.")
+    if p.is_dir():
+        raise IngestError(spath, "is a directory, not a file", fix="pass the results JSON file.")
+    text = _decode(spath, p.read_bytes())
+    if not text.strip():
+        raise IngestError(spath, "the file is empty", fix="pass the JSON results file of a finished run.")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise IngestError(spath, "the file is not valid UTF-8", fix="re-save it as UTF-8.") from None
+        data = load_json(spath, text)
     except json.JSONDecodeError as e:
         raise IngestError(spath, f"not valid JSON ({e.msg})", row=e.lineno, where="line",
                           fix="check the file is complete (a killed run can leave it truncated).") from None
     stem = p.stem
     rows = []
     if isinstance(data, dict) and "simulations" in data:
-        info = data.get("info") or {}
-        dom = domain or ((info.get("environment_info") or {}).get("domain_name"))
-        user = user_kind or ((info.get("user_info") or {}).get("llm")) or stem
+        info = _obj(spath, data.get("info"), "info")
+        dom = domain or _obj(spath, info.get("environment_info"), "info.environment_info").get("domain_name")
+        user = user_kind or _obj(spath, info.get("user_info"), "info.user_info").get("llm") or stem
+        if not isinstance(data["simulations"], list):
+            raise IngestError(spath, f"'simulations' is a JSON {type(data['simulations']).__name__}, expected a list",
+                              field="simulations", fix="check the file is an unmodified tau2-bench results file.")
         for i, sim in enumerate(data["simulations"], start=1):
             if not isinstance(sim, dict) or "task_id" not in sim:
                 raise IngestError(spath, "simulation without task_id", row=i, field="task_id",
                                   fix="check the file is an unmodified tau2-bench results file.")
             msgs = _messages(spath, i, sim.get("messages") or [])
-            reward = (sim.get("reward_info") or {}).get("reward")
+            reward = _reward(spath, i, _obj(spath, sim.get("reward_info"), "reward_info", i).get("reward"),
+                             "reward_info.reward")
             tid = f"{dom}_{sim['task_id']}" if dom else str(sim["task_id"])
             trial = sim.get("trial", 0)
             rows.append(dict(conversation_id=f"{stem}:{sim.get('id') or tid + ':' + str(trial)}", task_id=tid,
@@ -69,7 +101,8 @@ def read_tau_bench(path: str | Path, *, user_kind: str | None = None, domain: st
             tid = f"{domain}_{r['task_id']}" if domain else str(r["task_id"])
             trial = r.get("trial", 0)
             rows.append(dict(conversation_id=f"{stem}:{tid}:{trial}", task_id=tid, domain=domain,
-                             reward=r.get("reward"), messages=msgs, trial=trial, termination_reason=None, user=user))
+                             reward=_reward(spath, i, r.get("reward"), "reward"), messages=msgs, trial=trial,
+                             termination_reason=None, user=user))
     else:
         raise IngestError(spath, "neither a tau-bench results list nor a tau2-bench Results object",
                           fix="pass the JSON results file written by tau-bench (run.py) or tau2-bench (`tau2 run`).")

@@ -27,7 +27,8 @@ class StatisticSpec:
     extra: dict = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, StatisticSpec] = {}
+# keyed by (kind, name): the same statistic name (krippendorff_alpha) exists for paired and multi-rater data
+_REGISTRY: dict[tuple[str, str], StatisticSpec] = {}
 
 
 def register(name: str, *, kind: str, levels=ALL_LEVELS, symmetric=False, higher_is_better=True,
@@ -35,24 +36,27 @@ def register(name: str, *, kind: str, levels=ALL_LEVELS, symmetric=False, higher
     """Decorator: register ``func`` under ``name``."""
 
     def deco(func: Callable) -> Callable:
-        if name in _REGISTRY:
-            raise ValueError(f"statistic '{name}' is already registered")
-        _REGISTRY[name] = StatisticSpec(name, kind, func, tuple(levels), symmetric, higher_is_better, maximum,
+        if (kind, name) in _REGISTRY:
+            raise ValueError(f"statistic '{name}' ({kind}) is already registered")
+        _REGISTRY[(kind, name)] = StatisticSpec(name, kind, func, tuple(levels), symmetric, higher_is_better, maximum,
                                         doc or (func.__doc__ or "").strip().split("\n")[0], dict(extra))
         return func
 
     return deco
 
 
-def get(name: str) -> StatisticSpec:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise LookupError(f"unknown statistic '{name}'; registered statistics are: {', '.join(sorted(_REGISTRY))}")
+def get(name: str, kind: str | None = None) -> StatisticSpec:
+    """The spec of ``name`` (of ``kind``, when several kinds share the name)."""
+    for (k, n), s in _REGISTRY.items():
+        if n == name and (kind is None or k == kind):
+            return s
+    raise LookupError(f"unknown statistic '{name}'" + (f" for {kind} data" if kind else "")
+                      + f"; registered statistics are: {', '.join(names(kind))}")
 
 
 def names(kind: str | None = None) -> list[str]:
-    return [n for n, s in _REGISTRY.items() if kind is None or s.kind == kind]
+    """Registered statistic names (of one kind), without repeats, in registration order."""
+    return list(dict.fromkeys(n for (k, n) in _REGISTRY if kind is None or k == kind))
 
 
 def specs(kind: str | None = None) -> list[StatisticSpec]:

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import IngestError
+from ..ingest._read import short_text
 from ..rubric import Rubric
 from ._store import Store
 
@@ -132,8 +133,9 @@ def write_signals(store: Store, df: pd.DataFrame, *, source: str, kind: str = "s
     with store.transaction():
         con.register("_incoming", table)
         try:
-            _check_raters(con, source)
-            _check_conversation_tasks(con, source)
+            where = df.attrs.get("where", "row")
+            _check_raters(con, source, where)
+            _check_conversation_tasks(con, source, where)
             key = " AND ".join(f"s.{k} = i.{k}" for k in SIGNAL_KEY)
             same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM i.{c}" for c in ["status", "label", "value",
                                                                                "confidence"])
@@ -152,10 +154,12 @@ def write_signals(store: Store, df: pd.DataFrame, *, source: str, kind: str = "s
                 row, cid, dim, rater, sample, sl, sv, ss, il, iv, istat, sb, ssrc = conflict
                 stored = f"{ss} label {_fmt(sl)} value {_fmt(sv)}"
                 incoming = f"{istat} label {_fmt(il)} value {_fmt(iv)}"
+                cid, rater = short_text(cid), short_text(rater)
                 raise IngestError(source, f"conflicts with a stored signal (conversation {cid!r}, dimension "
                                   f"{dim!r}, rater {rater!r}, sample {sample}) loaded from "
                                   f"{ssrc or sb or 'an earlier run'}: stored {stored}, this file {incoming} "
-                                  f"({n_conflicts} conflicting row(s) in all)", row=row, field="value",
+                                  f"({n_conflicts} conflicting row(s) in all)", row=row, where=where,
+                                  field="value",
                                   fix="pass --replace to overwrite the stored values, or correct the file.")
             result.batch_id = result.batch_id or new_batch_id()
             if n_conflicts:
@@ -188,25 +192,28 @@ def write_signals(store: Store, df: pd.DataFrame, *, source: str, kind: str = "s
     return result
 
 
-def _check_raters(con, source: str) -> None:
+def _check_raters(con, source: str, where: str = "row") -> None:
     bad = con.execute(
         "SELECT min(i._row), i.rater_id, any_value(i.rater_kind), any_value(r.kind) FROM _incoming i JOIN raters r "
         "USING (rater_id) WHERE i.rater_kind <> r.kind GROUP BY i.rater_id ORDER BY 1 LIMIT 1").fetchall()
     if bad:
         row, rater, new, old = bad[0]
+        rater = short_text(rater)
         raise IngestError(source, f"rater {rater!r} is stored as kind '{old}', this file says '{new}'", row=row,
-                          field="rater_kind", fix=f"use --rater-kind {old}, or give this rater another id.")
+                          where=where, field="rater_kind",
+                          fix=f"use --rater-kind {old}, or give this rater another id.")
 
 
-def _check_conversation_tasks(con, source: str) -> None:
+def _check_conversation_tasks(con, source: str, where: str = "row") -> None:
     bad = con.execute(
         "SELECT min(i._row), i.conversation_id, any_value(i.task_id), any_value(c.task_id) FROM _incoming i "
         "JOIN conversations c USING (conversation_id) WHERE i.task_id IS NOT NULL AND c.task_id IS NOT NULL AND "
         "i.task_id <> c.task_id GROUP BY i.conversation_id ORDER BY 1 LIMIT 1").fetchall()
     if bad:
-        row, cid, new, old = bad[0]
+        row, cid, new, old = (bad[0][0], *map(short_text, bad[0][1:]))
         raise IngestError(source, f"conversation {cid!r} is stored with task {old!r}, this file says {new!r}",
-                          row=row, field="task_id", fix="correct the task_id, or use another conversation id.")
+                          row=row, where=where, field="task_id",
+                          fix="correct the task_id, or use another conversation id.")
 
 
 def write_conversations(store: Store, df: pd.DataFrame, *, source: str, kind: str = "conversations",
@@ -239,9 +246,10 @@ def write_conversations(store: Store, df: pd.DataFrame, *, source: str, kind: st
                 inc = df[df["conversation_id"] == cid].iloc[0]
                 fld = next(f for f in CONVERSATION_FIELDS if f in df.columns and pd.notna(stored[f])
                            and pd.notna(inc.get(f)) and str(stored[f]) != str(inc[f]))
-                raise IngestError(source, f"conversation {cid!r} is already stored with a different {fld} "
+                raise IngestError(source, f"conversation {short_text(cid)!r} is already stored with a different {fld} "
                                   f"(stored {str(stored[fld])[:60]!r}, this file {str(inc[fld])[:60]!r})",
-                                  row=row, field=fld, fix="pass --replace to overwrite, or correct the file.")
+                                  row=row, where=df.attrs.get("where", "row"), field=fld,
+                                  fix="pass --replace to overwrite, or correct the file.")
             n_fill = con.execute(f"SELECT count(*) FROM _incoming i JOIN conversations c USING (conversation_id) "
                                  f"WHERE NOT ({differs}) AND ({fills})").fetchall()[0][0]
             n_existing = con.execute("SELECT count(*) FROM _incoming i JOIN conversations c USING "
