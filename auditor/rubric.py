@@ -7,6 +7,7 @@ allowed), an optional "not answered" code and its direction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import RubricError
 
 __all__ = ["Option", "Dimension", "Rubric", "load_rubric", "builtin_rubric_names", "builtin_rubric_dir"]
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Level = Literal["binary", "nominal", "ordinal", "interval", "ratio"]
 
@@ -154,8 +157,16 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
         p = cand
     if not p.exists():
         raise RubricError(f"{p}: rubric file not found")
+    st = p.stat()
+    return _load_rubric_file(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_rubric_file(path: str, mtime_ns: int, size: int) -> Rubric:
+    """Parse and validate one rubric file; cached by path, modification time and size (rubrics are frozen)."""
+    p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise RubricError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from None
     if not isinstance(data, dict):
