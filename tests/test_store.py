@@ -1,0 +1,84 @@
+"""The store: migrations, read-only SQL, the demo's contents, idempotence."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from auditor import ReadOnlyError, Store
+from auditor.cli import app
+from auditor.store._store import MIGRATIONS
+
+runner = CliRunner()
+
+
+def test_migrations_are_recorded_and_upgrade_an_older_store(tmp_path):
+    path = tmp_path / "old.duckdb"
+    # an "older" store: only the first migration applied
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+    v, name, sql = MIGRATIONS[0]
+    con.execute(sql)
+    con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [v, name])
+    con.close()
+    with Store(path) as s:
+        versions = s.sql("SELECT version FROM schema_migrations ORDER BY 1")["version"].tolist()
+        assert versions == [m[0] for m in MIGRATIONS]
+        assert s.sql("SELECT count(*) AS n FROM signals_long")["n"][0] == 0  # the view from a later migration
+
+
+def test_read_only_store_refuses_writes(demo_db):
+    with Store(demo_db, read_only=True) as s:
+        for q in ["DELETE FROM signals", "DROP TABLE signals", "INSERT INTO tasks VALUES ('x', NULL, NULL, NULL)",
+                  "UPDATE signals SET value = 1", "CREATE TABLE t (a INT)", "COPY signals TO '/tmp/x.csv'",
+                  "ATTACH '/tmp/other.duckdb'", "SELECT 1; DELETE FROM signals"]:
+            with pytest.raises(ReadOnlyError):
+                s.sql(q)
+        assert s.sql("SELECT count(*) AS n FROM signals")["n"][0] > 0
+
+
+def test_cli_sql_refuses_delete_and_leaves_data(demo_db):
+    before = runner.invoke(app, ["--db", str(demo_db), "sql", "SELECT count(*) AS n FROM signals", "--json"])
+    res = runner.invoke(app, ["--db", str(demo_db), "sql", "DELETE FROM signals"])
+    assert res.exit_code == 1 and "read-only" in res.output
+    after = runner.invoke(app, ["--db", str(demo_db), "sql", "SELECT count(*) AS n FROM signals", "--json"])
+    assert before.output == after.output
+
+
+def test_demo_contents(demo_db):
+    res = runner.invoke(app, ["--db", str(demo_db), "sql", "SELECT count(*) AS n FROM conversations", "--json"])
+    assert json.loads(res.output)["rows"][0]["n"] == 223
+    with Store(demo_db, read_only=True) as s:
+        judges = s.sql("SELECT rater_id FROM raters WHERE kind = 'judge' ORDER BY 1")["rater_id"].tolist()
+        assert judges == ["gpt-3.5-turbo-16k:argmax", "gpt-3.5-turbo-16k:expected"]
+        n_q0 = s.sql("SELECT count(*) AS n FROM signals_long WHERE dimension = 'Q0' AND rater_kind = 'human'")["n"][0]
+        # the bundled file: Q0 answers that are not 0 (0 = not answered)
+        import pandas as pd
+        from auditor.demo import demo_data_dir
+
+        raw = pd.read_csv(str(demo_data_dir() / "human_judges_real_convs_FIXED_ANON.tsv"), sep="\t")
+        assert n_q0 == int((raw["Q0"] != 0).sum())
+        n_missing = s.sql("SELECT count(*) AS n FROM signals WHERE status = 'not_answered'")["n"][0]
+        assert n_missing == int((raw[[f"Q{i}" for i in range(9)]] == 0).sum().sum())
+        # not-answered never appears as a rating
+        assert s.sql("SELECT count(*) AS n FROM signals_long WHERE value = 0")["n"][0] == 0
+        conv = s.sql("SELECT messages, n_turns, n_chars FROM conversations LIMIT 1").iloc[0]
+        msgs = json.loads(conv["messages"])
+        assert conv["n_turns"] == len(msgs) and conv["n_chars"] == sum(len(m["content"]) for m in msgs)
+
+
+def test_demo_twice_changes_nothing(tmp_path):
+    db = str(tmp_path / "d.duckdb")
+    from auditor.demo import build_demo_store
+
+    with Store(db) as s:
+        build_demo_store(s)
+        snap = {t: s.sql(f"SELECT * FROM {t} ORDER BY ALL").to_csv() for t in ["signals", "conversations", "raters",
+                                                                              "ingest_batches"]}
+        res = build_demo_store(s)
+        assert all(r.n_inserted == 0 and r.batch_id is None for r in res)
+        assert snap == {t: s.sql(f"SELECT * FROM {t} ORDER BY ALL").to_csv() for t in snap}
