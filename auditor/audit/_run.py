@@ -64,9 +64,10 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     human_idx = [i.index for i in raters.values() if i.kind == "human"]
     ref_idx = [raters[opts.reference].index] if opts.reference else human_idx
     ref_name = opts.reference or "humans"
-    if not llm_ids:
+    if not llm_ids and len(human_idx) < 2:
         raise AuditorError("no LLM rater (judge or simulator) in the store. Fix: ingest LLM signals with "
                            "--rater-kind judge|simulator, or run `auditor judge run CONFIG`.")
+    # with no LLM rater the audit reports the humans' own agreement (the ceiling rows) only
     if not ref_idx:
         raise AuditorError("no human ratings in the store to compare with. Fix: ingest human signals with "
                            "--rater-kind human, or name a --reference rater.")
@@ -110,7 +111,8 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                 p[0].append(inp.units)
                 p[1].append((inp.x - lo) / scale)
                 p[2].append((inp.y - lo) / scale)
-            if opts.ceiling and not opts.reference and "paired" in design_of.values() and len(human_idx) > 1:
+            paired_here = "paired" in design_of.values() or not llm_ids
+            if opts.ceiling and not opts.reference and paired_here and len(human_idx) > 1:
                 ctx = dict(reference="humans", design="paired", rubric=rub_name, dimension=dim.name, level=dim.level)
                 out += _rows(human_ceiling(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
                                            ci_method=opts.ci_method, statistics=opts.statistics),
