@@ -40,6 +40,20 @@ class AuditOptions:
     extra: dict = field(default_factory=dict)
 
 
+def _subset(statistics: list[str] | None, kind: str) -> list[str] | None:
+    """The requested statistics that exist for ``kind`` data (None = all of them; [] = none requested)."""
+    if statistics is None:
+        return None
+    from ..stats import _registry
+
+    if kind == "paired":
+        from ..stats import paired  # noqa: F401  (registers)
+    else:
+        from ..stats import multirater  # noqa: F401
+    have = set(_registry.names(kind))
+    return [s for s in statistics if s in have]
+
+
 def _rows(rows: list[StatRow], **ctx) -> list[dict]:
     return [{**ctx, **r.to_dict()} for r in rows]
 
@@ -51,6 +65,8 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     (multi-rater agreement among all humans). ``dimension`` ``all`` pools every dimension rescaled to [0, 1].
     """
     opts = options or AuditOptions(**kw)
+    paired_stats = _subset(opts.statistics, "paired")
+    multi_stats = _subset(opts.statistics, "multirater")
     if opts.design not in (None, "paired", "matched"):
         raise AuditorError(f"unknown design {opts.design!r}: use paired or matched")
     raters = _fetch.raters(store)
@@ -102,10 +118,11 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                            level=dim.level)
                 if inp.units.size == 0:
                     out += _rows([StatRow(s, float("nan"), note="undefined: no conversation rated by both this "
-                                          "rater and the reference") for s in (opts.statistics or ["mean_diff"])], **ctx)
+                                          "rater and the reference") for s in (paired_stats or ["mean_diff"])], **ctx)
                     continue
-                out += _rows(llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method,
-                                              statistics=opts.statistics), **ctx)
+                if paired_stats != []:
+                    out += _rows(llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed,
+                                                  ci_method=opts.ci_method, statistics=paired_stats), **ctx)
                 out += _extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx, inp, opts, ctx)
                 p = pooled.setdefault(name, [[], [], []])
                 p[0].append(inp.units)
@@ -114,11 +131,14 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
             paired_here = "paired" in design_of.values() or not llm_ids
             if opts.ceiling and not opts.reference and paired_here and len(human_idx) > 1:
                 ctx = dict(reference="humans", design="paired", rubric=rub_name, dimension=dim.name, level=dim.level)
-                out += _rows(human_ceiling(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
-                                           ci_method=opts.ci_method, statistics=opts.statistics),
-                             rater="human_loo", **ctx)
-                out += _rows(humans_multirater(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
-                                               ci_method=opts.ci_method), rater="humans", **ctx)
+                if paired_stats != []:
+                    out += _rows(human_ceiling(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
+                                               ci_method=opts.ci_method, statistics=paired_stats),
+                                 rater="human_loo", **ctx)
+                if multi_stats != []:
+                    out += _rows(humans_multirater(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
+                                                   ci_method=opts.ci_method, statistics=multi_stats),
+                                 rater="humans", **ctx)
         if opts.overall and len(dims) > 1:
             from ..stats.paired import paired_statistics
 
@@ -127,6 +147,8 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                     continue
                 stats = [s for s in ("krippendorff_alpha", "pearson", "mae", "rmse", "mean_diff", "leniency_rate",
                                      "severity_rate") if not opts.statistics or s in opts.statistics]
+                if not stats:
+                    continue
                 rows = paired_statistics(np.concatenate(x), np.concatenate(y), level="interval",
                                          units=np.concatenate(u), statistics=stats, n_boot=opts.n_boot,
                                          seed=opts.seed, ci_method=opts.ci_method)

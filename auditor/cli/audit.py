@@ -90,6 +90,8 @@ def audit_cmd(ctx: typer.Context,
               bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples (0 = no intervals)."),
               seed: int = typer.Option(0, "--seed", help="Random seed for the bootstrap."),
               ci: str = typer.Option("percentile", "--ci", help="percentile | bca."),
+              alt_test_epsilon: float = typer.Option(0.15, "--alt-test-epsilon",
+                                                     help="Margin epsilon of the alternative annotator test."),
               fail_under: list[str] = typer.Option(None, "--fail-under",
                                                    help="STAT=VALUE: exit 1 if an audited rater is below."),
               fail_over: list[str] = typer.Option(None, "--fail-over",
@@ -103,7 +105,7 @@ def audit_cmd(ctx: typer.Context,
     under, over = _parse_gates(fail_under, "--fail-under"), _parse_gates(fail_over, "--fail-over")
     opts = AuditOptions(design=design, llm=llm or None, reference=reference, rubric=rubric,
                         dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
-                        ci_method=ci)
+                        ci_method=ci, extra={"alt_test_epsilon": alt_test_epsilon})
     with open_store(ctx, read_only=True) as store:
         df = audit(store, opts)
     if as_json:

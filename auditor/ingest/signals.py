@@ -146,7 +146,8 @@ def normalise_signals(raw: RawTable, rubric: Rubric, opts: SignalOptions) -> pd.
 
     if "sample" in df.columns:
         smp = _to_float(df["sample"])
-        bad = (~_is_blank(df["sample"]) & smp.isna()) | (smp < 0) | (smp != np.floor(smp)) | np.isinf(smp) | \
+        bad = (~_is_blank(df["sample"]) & smp.isna()) | (smp < 0) | (smp.notna() & (smp != np.floor(smp))) | \
+            np.isinf(smp) | \
             (smp >= 2 ** 31)
         smp = smp.fillna(0)
         if bad.any():
