@@ -24,6 +24,8 @@ LEVELS = ("binary", "nominal", "ordinal", "interval", "ratio")
 MAX_CATEGORIES = 1000
 # dense (Vx, Vy) tables are materialised per resample only up to this many cells (Kendall's tau-b)
 MAX_DENSE_CELLS = 250_000
+# cell-to-group indicator matrices are dense up to this many elements (faster), sparse above
+DENSE_INDICATOR_MAX = 1_000_000
 
 
 def _fmt(v: float) -> str:
@@ -41,7 +43,7 @@ def tabulate_pairs(x: np.ndarray, y: np.ndarray):
     n_y = yv.size
     code = ix.astype(np.int64) * n_y + iy
     n_cells = xv.size * n_y
-    if n_cells <= 1 << 26:
+    if n_cells <= 1 << 22:
         full = np.bincount(code, minlength=n_cells)
         occupied = np.flatnonzero(full)
         lookup = np.empty(n_cells, dtype=np.int64)
@@ -53,10 +55,13 @@ def tabulate_pairs(x: np.ndarray, y: np.ndarray):
     return xv, yv, cx, cy, cell, counts.astype(float)
 
 
-def _indicator(index: np.ndarray, size: int) -> sparse.csr_matrix:
-    """(T, size) 0/1 matrix mapping each occupied cell to a group; ``counts @ M`` sums counts per group."""
-    t = index.size
-    return sparse.csr_matrix((np.ones(t), (np.arange(t), index)), shape=(t, size))
+def _indicator(rows: np.ndarray, groups: np.ndarray, shape: tuple[int, int]):
+    """0/1 matrix with ones at (rows, groups); ``counts @ M`` sums counts per group. Dense when small."""
+    if shape[0] * shape[1] <= DENSE_INDICATOR_MAX:
+        out = np.zeros(shape)
+        out[rows, groups] = 1.0
+        return out
+    return sparse.csr_matrix((np.ones(rows.size), (rows, groups)), shape=shape)
 
 
 class PairedGrid:
@@ -110,12 +115,12 @@ class PairedGrid:
         return float((lo + hi) / 2.0)
 
     @cached_property
-    def to_x(self) -> sparse.csr_matrix:
-        return _indicator(self.cx, self.xv.size)
+    def to_x(self):
+        return _indicator(np.arange(self.n_cells), self.cx, (self.n_cells, self.xv.size))
 
     @cached_property
-    def to_y(self) -> sparse.csr_matrix:
-        return _indicator(self.cy, self.yv.size)
+    def to_y(self):
+        return _indicator(np.arange(self.n_cells), self.cy, (self.n_cells, self.yv.size))
 
     # ---- union axis (alpha, Wasserstein) -------------------------------------------------------------
     @cached_property
@@ -144,18 +149,18 @@ class PairedGrid:
                 for name, off in (("x", off_x), ("y", off_y)):
                     if off.size:
                         parts.append(f"{name} has {off.size} value(s) off the options, e.g. {_fmt(off[0])}")
-                return None, ("kappa needs both raters on the option scale (" + "; ".join(parts) + ")"), ""
+                return None, ("needs both raters on the option scale (" + "; ".join(parts) + ")"), ""
             cats, desc = opts, f"{opts.size} declared options"
         else:
             cats = self.gv
             frac = cats[np.mod(cats, 1.0) != 0]
             if frac.size:
-                return None, ("categorical statistics need both raters on a category scale: no option_values "
-                              f"were given and the ratings include non-integer values, e.g. {_fmt(frac[0])}; "
-                              "pass option_values to declare the scale"), ""
+                return None, ("needs both raters on a category scale: no option_values were given and the "
+                              f"ratings include non-integer values, e.g. {_fmt(frac[0])}; pass option_values to "
+                              "declare the scale"), ""
             desc = f"{cats.size} observed values as categories (no option_values given)"
         if cats.size > MAX_CATEGORIES:
-            return None, (f"{cats.size} categories is too many for a categorical statistic "
+            return None, (f"needs a category scale, and {cats.size} distinct values are too many categories "
                           f"(limit {MAX_CATEGORIES}); declare option_values"), ""
         return cats, None, desc
 
@@ -165,6 +170,7 @@ class PairedGrid:
 
     @property
     def categorical_reason(self) -> str | None:
+        """Why the ratings are not categorical (to be prefixed with the statistic: "kappa needs ..."), or None."""
         return self._categories[1]
 
     @property
@@ -228,3 +234,12 @@ class PairedGrid:
         group = np.full(a.size, -1, dtype=np.int64)
         group[nz] = inv
         return levels, group
+
+    @cached_property
+    def signed_rank_indicators(self):
+        """(T, D) 0/1 matrices mapping cells with d > 0 (resp. d < 0) to their |d| group."""
+        levels, group = self.abs_diff_groups
+        out = []
+        for keep in (self.diff > 0, self.diff < 0):
+            out.append(_indicator(np.flatnonzero(keep), group[keep], (group.size, levels.size)))
+        return tuple(out)
