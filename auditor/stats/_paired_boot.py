@@ -120,7 +120,15 @@ def unit_types(cell: np.ndarray, n_cells: int, unit: np.ndarray | None = None) -
     for k in np.unique(sizes):
         sel = starts[sizes == k]
         mat = sorted_cells[sel[:, None] + np.arange(k)[None, :]]
-        uniq, cnt = np.unique(mat, axis=0, return_counts=True)
+        if k * np.log2(max(n_cells, 2)) < 62:
+            # one int64 per unit (mixed radix, first column most significant: the same order as axis=0 unique)
+            code = np.zeros(mat.shape[0], dtype=np.int64)
+            for j in range(k):
+                code = code * np.int64(n_cells) + mat[:, j]
+            _, first, cnt = np.unique(code, return_index=True, return_counts=True)
+            uniq = mat[first]
+        else:
+            uniq, cnt = np.unique(mat, axis=0, return_counts=True)
         row_ids.append(np.repeat(np.arange(n_types, n_types + uniq.shape[0]), k))
         col_ids.append(uniq.ravel())
         counts.append(cnt)
