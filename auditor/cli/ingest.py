@@ -1,4 +1,4 @@
-"""`auditor ingest signals|conversations|tau-bench`: load users' files, all-or-nothing and idempotent."""
+"""`auditor ingest signals|conversations|tau-bench|tau-usi`: load users' files, all-or-nothing and idempotent."""
 
 from __future__ import annotations
 
@@ -90,4 +90,22 @@ def tau_bench(ctx: typer.Context,
     """Load tau-bench / tau2-bench runs: transcripts and rewards as conversations tied to tasks."""
     with open_store(ctx) as store:
         res = store.ingest_tau_bench(path, user_kind=user_kind, domain=domain, replace=replace)
+    _report(res, as_json)
+
+
+@app.command("tau-usi")
+@handle_errors
+def tau_usi(ctx: typer.Context,
+            path: str = typer.Argument(..., help="The tau-bench human study's JSON: human annotations keyed "
+                                                 "DOMAIN_N[_annK], or simulator runs ({\"results\": [...]})."),
+            kind: str = typer.Option(..., "--kind", help="human (annotation file) | simulator (simulator runs)."),
+            rater_id: str = typer.Option(None, "--rater-id", help="Simulator id (default: the file's stem). For "
+                                         "--kind human: prefix of the per-batch rater ids (default human: "
+                                         "human-batch1, human-batch2, ...)."),
+            replace: bool = REPLACE_OPT, as_json: bool = JSON_OPT):
+    """Load the tau-bench human study's release format: conversations, rewards and tau_usi survey answers."""
+    if kind not in ("human", "simulator"):
+        raise AuditorError(f"--kind {kind!r}: use human (annotation file) or simulator (simulator runs)")
+    with open_store(ctx) as store:
+        res = store.ingest_tau_usi(path, kind=kind, rater_id=rater_id, replace=replace)
     _report(res, as_json)

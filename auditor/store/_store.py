@@ -232,3 +232,13 @@ def _ingest_tau_bench(self: Store, path, *, user_kind=None, domain=None, replace
 Store.ingest_signals = _ingest_signals
 Store.ingest_conversations = _ingest_conversations
 Store.ingest_tau_bench = _ingest_tau_bench
+
+
+def _ingest_tau_usi(self: Store, path, *, kind, rater_id=None, replace=False):
+    """Load the tau-bench human study's release format (human annotations or simulator runs with surveys)."""
+    from ..ingest.tau_usi import ingest_tau_usi
+
+    return ingest_tau_usi(self, path, kind=kind, rater_id=rater_id, replace=replace)
+
+
+Store.ingest_tau_usi = _ingest_tau_usi
