@@ -23,16 +23,17 @@ import numpy as np
 from scipy import sparse
 
 from ._alpha import alpha_from_coincidence
+from ._multirater_boot import resample_weights
 from ._multirater_data import UnitTypes
 
 __all__ = ["COINCIDENCE_MAX_CELLS", "RATIO_MAX_VALUES", "uses_coincidence", "coincidence_contributions",
            "coincidence_finalize", "moment_contributions", "alpha_from_moments", "alpha_large_v",
-           "resample_weights", "alpha_point", "ratio_too_many_values"]
+           "alpha_point", "ratio_too_many_values"]
 
 COINCIDENCE_MAX_VALUES = 64          # V above which the V^2 coincidence columns are not used
 COINCIDENCE_MAX_CELLS = 30_000_000   # types x V^2 budget for the coincidence contributions
 RATIO_MAX_VALUES = 5_000             # ratio metric: expected disagreement costs O(B V^2)
-_CHUNK_ELEMENTS = 20_000_000         # resamples x units per chunk of resample weights
+_LARGE_V_CHUNK_CELLS = 4_000_000     # (types + distinct values) x resamples per chunk on the large-V route
 _REL_TOL = 1e-12                     # relative size under which expected disagreement counts as zero
 
 
@@ -87,24 +88,6 @@ def alpha_from_moments(sums: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------------------------
 # large-V route: explicit resample weights over unit types, sparse counts
-
-
-def resample_weights(type_counts: np.ndarray, n_boot: int, rng: np.random.Generator):
-    """Yield (b, T) arrays of bootstrap multiplicities of the T unit types, in chunks, B rows in all."""
-    type_counts = np.asarray(type_counts, dtype=float)
-    n = int(type_counts.sum())
-    T = type_counts.size
-    step = max(1, _CHUNK_ELEMENTS // max(n, T, 1))
-    unit_type = None
-    if not np.all(type_counts == 1):
-        unit_type = np.repeat(np.arange(T), type_counts.astype(np.int64))
-    for b0 in range(0, n_boot, step):
-        b = min(step, n_boot - b0)
-        idx = rng.integers(0, n, size=(b, n))
-        if unit_type is not None:
-            idx = unit_type[idx]
-        idx += (np.arange(b) * T)[:, None]
-        yield np.bincount(idx.ravel(), minlength=b * T).reshape(b, T).astype(float)
 
 
 class _LargeV:
@@ -197,7 +180,10 @@ def alpha_large_v(types: UnitTypes, level: str, *, n_boot: int, rng: np.random.G
     value = float(model.evaluate(types.weight[None, :])[0])
     if n_boot <= 0 or rng is None:
         return value, np.empty(0)
-    samples = np.concatenate([model.evaluate(W) for W in resample_weights(types.weight, n_boot, rng)])
+    # each resample in a chunk holds arrays over types and over distinct values: keep a chunk near 4M cells
+    chunk = max(1, _LARGE_V_CHUNK_CELLS // (types.n_types + types.values.size)) * int(types.weight.sum())
+    samples = np.concatenate([model.evaluate(W) for W in
+                              resample_weights(types.weight, n_boot, rng, chunk_elements=chunk)])
     return value, samples
 
 

@@ -116,7 +116,8 @@ def cac_finalize(kind: str, n_categories: int, sum_weights: float, obs_weights: 
             if kind == "fleiss":
                 pe = np.sum(pi * pi, axis=1) if obs_weights is None else np.einsum("bk,kl,bl->b", pi, obs_weights, pi)
             else:
-                pe = sum_weights / (q * (q - 1.0)) * np.sum(pi * (1.0 - pi), axis=1) if q > 1 else np.full(n1.shape, np.nan)
+                scale = sum_weights / (q * (q - 1.0)) if q > 1 else np.nan
+                pe = scale * np.sum(pi * (1.0 - pi), axis=1)
             coef = (pa - pe) / (1.0 - pe)
         varied = np.sum(sums[:, 4:] > 1e-12 * np.maximum(n1, 1.0)[:, None], axis=1) >= 2
         return np.where((n2 > 0) & varied & (q > 1) & (pe < 1.0), coef, np.nan)
@@ -155,7 +156,8 @@ def cac_details(types: UnitTypes, categories, weights, kind: str, *, confidence:
         scale = w_full.sum() / (q * (q - 1.0)) if q > 1 else np.nan
         pe = scale * float(np.sum(pi * (1.0 - pi)))
         pe_i = scale * (full @ (1.0 - pi)) / r
-    coef = (pa - pe) / (1.0 - pe) if pe != 1 else np.nan
+    varied = np.count_nonzero(pi > 0) >= 2 and q >= 2
+    coef = (pa - pe) / (1.0 - pe) if (pe != 1 and varied and n2 > 0) else np.nan
     coef_i = (n / n2) * (pa_i - pe * two) / (1.0 - pe)
     coef_ix = coef_i - 2.0 * (1.0 - coef) * (pe_i - pe) / (1.0 - pe)
     var = np.sum(rows * (coef_ix - coef) ** 2) / (n * (n - 1.0)) if n > 1 else np.nan

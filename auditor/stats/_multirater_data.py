@@ -163,16 +163,26 @@ class UnitTypes:
         return np.asarray(self.counts @ vc).ravel(), np.asarray(self.counts @ vc**2).ravel()
 
 
+_COMPRESS_MAX_CODE = 1_000   # rows over more distinct codes than this are (nearly) all distinct: not compressed
+
+
 def _compress_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(index of one representative row per distinct row, multiplicity) for a non-negative int matrix."""
-    if mat.shape[0] == 0:
+    """(index of one representative row per distinct row, multiplicity) for a non-negative int matrix.
+
+    Rows whose entries range over more than ``_COMPRESS_MAX_CODE`` codes (continuous ratings) are returned as
+    they are: grouping would cost a sort and save nothing.
+    """
+    rows = mat.shape[0]
+    if rows == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     base = int(mat.max()) + 1 if mat.size else 1
     if mat.shape[1] * np.log2(max(base, 2)) < 62:
         key = mat.astype(np.int64) @ (base ** np.arange(mat.shape[1], dtype=np.int64))
         _, first, cnt = np.unique(key, return_index=True, return_counts=True)
-    else:
+    elif base <= _COMPRESS_MAX_CODE:
         _, first, cnt = np.unique(mat, axis=0, return_index=True, return_counts=True)
+    else:
+        return np.arange(rows), np.ones(rows)
     return first, cnt.astype(float)
 
 
