@@ -114,9 +114,33 @@ def confidence_interval(samples: np.ndarray, value: np.ndarray, *, confidence: f
     return lo, hi, n_invalid
 
 
+# with allow_analytic, above this many (resamples x unit types) the interval is a delta-method normal one
+ANALYTIC_ABOVE = 20_000_000
+
+
+def _delta_interval(C: np.ndarray, counts: np.ndarray, total: np.ndarray, value: np.ndarray, finalize: Finalize,
+                    confidence: float):
+    """Normal interval from the delta method: Var f(S) = g' (n Cov(C_u)) g with g the numerical gradient at S."""
+    n = counts.sum()
+    p = total.size
+    h = 1e-6 * np.maximum(np.abs(total), 1.0)
+    steps = np.vstack([total + np.diag(h), total - np.diag(h)])
+    with np.errstate(all="ignore"):
+        f = _as_2d(finalize(steps))
+    g = (f[:p] - f[p:]) / (2 * h[:, None])                      # (p, q)
+    mu = total / n
+    D = C - mu
+    cov = (D * counts[:, None]).T @ D / max(n - 1, 1)           # (p, p) covariance of one unit's contribution
+    var = np.einsum("pq,pr,rq->q", g, n * cov, g)
+    se = np.sqrt(np.maximum(var, 0))
+    z = _st.norm.ppf(0.5 + confidence / 2)
+    return value - z * se, value + z * se
+
+
 def bootstrap_sums(contrib: np.ndarray, finalize: Finalize, *, n_boot: int = 1000, seed: int | None = 0,
                    method: str = "percentile", confidence: float = 0.95,
-                   counts: np.ndarray | None = None, compress: bool = True) -> BootResult:
+                   counts: np.ndarray | None = None, compress: bool = True,
+                   allow_analytic: bool = False) -> BootResult:
     """Bootstrap a statistic that is ``finalize(sum of per-unit contribution rows)``.
 
     Parameters
@@ -130,6 +154,8 @@ def bootstrap_sums(contrib: np.ndarray, finalize: Finalize, *, n_boot: int = 100
     method : ``"percentile"`` or ``"bca"``.
     counts : optional (n,) multiplicities of the rows (rows already grouped into unit types).
     compress : group identical rows into unit types first (exact, and much faster for discrete data).
+    allow_analytic : when resampling would cost more than ``ANALYTIC_ABOVE`` (resamples x unit types), return a
+        delta-method normal interval instead (``method == "delta"``, no samples); the caller names it in its note.
     """
     C = _as_2d(contrib)
     if counts is None:
@@ -144,6 +170,9 @@ def bootstrap_sums(contrib: np.ndarray, finalize: Finalize, *, n_boot: int = 100
     if n_boot <= 0 or n_units < 2:
         nan = np.full(q, np.nan)
         return BootResult(value, nan, nan.copy(), np.empty((0, q)), n_units, np.zeros(q, dtype=int), method)
+    if allow_analytic and n_boot * C.shape[0] > ANALYTIC_ABOVE:
+        lo, hi = _delta_interval(C, counts, total, value, finalize, confidence)
+        return BootResult(value, lo, hi, np.empty((0, q)), n_units, np.zeros(q, dtype=int), "delta")
     rng = np.random.default_rng(seed)
     sums = _resample_sums(C, counts, n_boot, rng)
     with np.errstate(all="ignore"):

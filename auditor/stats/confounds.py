@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bootstrap import bootstrap_sums
+from ._bootstrap import ANALYTIC_ABOVE, bootstrap_sums
 from ._registry import register
 from ._result import StatRow
 
@@ -90,10 +90,13 @@ def confound_slopes(d, covariates: dict, *, n_boot: int = 1000, seed: int | None
         C = np.hstack(blocks)
         k = len(ready)
         res = bootstrap_sums(C, lambda s: np.column_stack([_slope(s[:, 5 * j:5 * j + 5]) for j in range(k)]),
-                             n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence)
+                             n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence,
+                             allow_analytic=True)
         for j, (name, n_ok, drop) in enumerate(ready):
             unit = CONFOUNDS[name][2]
             ci = ("no interval" if n_boot <= 0 else
+                  f"delta-method normal interval over {res.n_units} conversations (B x distinct unit "
+                  f"contributions above {ANALYTIC_ABOVE:,}: resampling skipped)" if res.method == "delta" else
                   f"{'BCa' if ci_method == 'bca' else 'percentile'} bootstrap over {res.n_units} conversations, "
                   f"B={n_boot}")
             note = (f"OLS slope of (LLM - human consensus) in scale points {unit}; > 0 the LLM is relatively more "
