@@ -16,8 +16,18 @@ from rich.table import Table
 
 from ..errors import AuditorError
 
-console = Console()
-err_console = Console(stderr=True)
+def _width() -> int | None:
+    """Terminal width when printing to a terminal; a roomier 140 columns when piped (rich's default is 80)."""
+    import os
+
+    cols = os.environ.get("COLUMNS", "")
+    if cols.isdigit():
+        return int(cols)
+    return None if sys.stdout.isatty() else 140
+
+
+console = Console(width=_width())
+err_console = Console(stderr=True, width=_width())
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 CSV_OPT = typer.Option(False, "--csv", help="Print CSV instead of a table.")

@@ -90,6 +90,9 @@ def audit_cmd(ctx: typer.Context,
               bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples (0 = no intervals)."),
               seed: int = typer.Option(0, "--seed", help="Random seed for the bootstrap."),
               ci: str = typer.Option("percentile", "--ci", help="percentile | bca."),
+              difficulty: str = typer.Option(None, "--difficulty",
+                                             help="Task-difficulty JSON for outcome ECE (default: pooled from the "
+                                                  "store's simulator runs)."),
               alt_test_epsilon: float = typer.Option(0.15, "--alt-test-epsilon",
                                                      help="Margin epsilon of the alternative annotator test."),
               fail_under: list[str] = typer.Option(None, "--fail-under",
@@ -105,7 +108,8 @@ def audit_cmd(ctx: typer.Context,
     under, over = _parse_gates(fail_under, "--fail-under"), _parse_gates(fail_over, "--fail-over")
     opts = AuditOptions(design=design, llm=llm or None, reference=reference, rubric=rubric,
                         dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
-                        ci_method=ci, extra={"alt_test_epsilon": alt_test_epsilon})
+                        ci_method=ci, extra={"alt_test_epsilon": alt_test_epsilon,
+                                                            **({"difficulty_file": difficulty} if difficulty else {})})
     with open_store(ctx, read_only=True) as store:
         df = audit(store, opts)
     if as_json:
