@@ -1,0 +1,314 @@
+"""Run a judge over the store's conversations: plan, ask concurrently, store as results arrive.
+
+- **Plan** (:func:`auditor.store._judge.plan_items`): selected conversations x sample indices, minus what is stored.
+- **Ask**: ``concurrency`` workers share one HTTP client and one :class:`~auditor.judge._call.ItemCaller`
+  (retries, backoff with jitter, ``Retry-After``, timeouts, instructor re-asks).
+- **Store**: a writer thread commits finished items as they arrive (group commit: an item is its own commit at
+  low rates; at high rates at most one commit per 50 ms takes everything queued), so the event loop never waits
+  on the disk. A crash loses only requests in flight and items answered in the last ~50 ms before it.
+- **Stop**: Ctrl-C (a cancelled run) stops the workers, commits everything finished and records the run as
+  ``interrupted``; an endpoint that refuses every request (401/403/404) or cannot be reached stops it as ``failed``.
+
+The library reports progress through a callback and never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import queue
+import threading
+import time
+from typing import Any, Callable, Mapping
+
+from ..errors import AuditorError, ConfigError
+from ._call import FatalEndpointError, ItemCaller, ItemResult
+from ._config import Judge
+from ._prompt import PromptRenderer
+
+__all__ = ["Progress", "RunResult", "run_judge", "run_judge_async"]
+
+
+@dataclasses.dataclass
+class Progress:
+    """A snapshot for a progress display. Counts are items (conversation x sample)."""
+
+    planned: int
+    cached: int
+    to_do: int
+    done: int = 0
+    failed: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    elapsed_s: float = 0.0          # since the first request was sent
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def rate(self) -> float:
+        """Finished items per second so far."""
+        return self.finished / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run did (also stored in the ``runs`` table)."""
+
+    run_id: str | None
+    rater_id: str
+    config_hash: str
+    status: str                    # finished | interrupted | failed
+    n_planned: int
+    n_cached: int
+    n_done: int
+    n_failed: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    wall_s: float
+    n_without_messages: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_STOP = object()
+
+
+class _Writer:
+    """Commits results from a queue on its own thread (the store's connection is used only here meanwhile).
+
+    Group commit: an item that arrives when the writer is idle is committed at once; while commits are frequent,
+    at most one commit per ``min_interval_s`` takes whatever has queued since (a DuckDB commit costs the same for
+    1 row as for 500, so per-item commits would make the disk, not the endpoint, the bottleneck). An answered item
+    is thus committed within ``min_interval_s`` plus one commit of its reply.
+    """
+
+    def __init__(self, store, judge: Judge, run_id: str, t0: float, *, max_batch: int = 1024,
+                 min_interval_s: float = 0.05, counters_every_s: float = 1.0):
+        self.store, self.judge, self.run_id, self.t0 = store, judge, run_id, t0
+        self.max_batch, self.min_interval_s, self.counters_every_s = max_batch, min_interval_s, counters_every_s
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.n_done = self.n_failed = self.tokens_in = self.tokens_out = self.n_commits = 0
+        self.thread = threading.Thread(target=self._loop, name="auditor-judge-writer", daemon=True)
+        self.thread.start()
+
+    @property
+    def cost_usd(self) -> float | None:
+        return self.judge.cost_usd(self.tokens_in, self.tokens_out)
+
+    def counters(self) -> dict:
+        """The run record's counters for what has been committed."""
+        return {"n_done": self.n_done, "n_failed": self.n_failed, "tokens_in": self.tokens_in,
+                "tokens_out": self.tokens_out, "cost_usd": self.cost_usd, "wall_s": time.monotonic() - self.t0}
+
+    def put(self, result: ItemResult) -> None:
+        self.q.put(result)
+
+    def _loop(self) -> None:
+        from ..store._judge import write_results
+
+        stop = False
+        last_commit = last_counters = float("-inf")
+        while not stop:
+            first = self.q.get()
+            if first is _STOP:
+                return
+            wait = last_commit + self.min_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self.q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                batch.append(nxt)
+            if self.error is not None:
+                continue          # keep draining so close() returns; nothing more is written
+            ok = sum(r.status == "ok" for r in batch)
+            before = (self.n_done, self.n_failed, self.tokens_in, self.tokens_out)
+            self.n_done += ok
+            self.n_failed += len(batch) - ok
+            self.tokens_in += sum(r.tokens_in for r in batch)
+            self.tokens_out += sum(r.tokens_out for r in batch)
+            now = time.monotonic()
+            refresh = now - last_counters >= self.counters_every_s
+            try:
+                write_results(self.store, self.judge, self.run_id, batch,
+                              counters=self.counters() if refresh else None)
+            except BaseException as e:  # noqa: BLE001 - reported to the run, which stops
+                self.n_done, self.n_failed, self.tokens_in, self.tokens_out = before
+                self.error = e
+                continue
+            last_commit = time.monotonic()
+            if refresh:
+                last_counters = now
+            self.n_commits += 1
+
+    def close(self) -> None:
+        self.q.put(_STOP)
+        self.thread.join()
+
+
+def _redactor(secret: str | None) -> Callable[[str], str]:
+    if not secret or len(secret) < 6:
+        return lambda s: s
+    return lambda s: s.replace(secret, "[redacted]") if isinstance(s, str) else s
+
+
+def _make_client(judge: Judge, api_key: str, concurrency: int):
+    import httpx2
+    import openai
+
+    limits = httpx2.Limits(max_connections=max(concurrency * 2, 10), max_keepalive_connections=max(concurrency, 10),
+                           keepalive_expiry=30.0)
+    timeout = httpx2.Timeout(judge.config.timeout_s + 5.0, connect=min(10.0, judge.config.timeout_s + 5.0))
+    return openai.AsyncOpenAI(base_url=judge.base_url, api_key=api_key, max_retries=0, timeout=timeout,
+                              http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout))
+
+
+async def run_judge_async(store, judge: Judge, *, where: str | None = None, limit: int | None = None,
+                          concurrency: int | None = None, env: Mapping[str, str] | None = None,
+                          progress: Callable[[Progress], None] | None = None, backoff_base_s: float = 0.5,
+                          client: Any = None) -> RunResult:
+    """Async form of :func:`run_judge` (for callers that already run an event loop)."""
+    from ..store._judge import finish_run, plan_items, save_judge, start_run
+
+    t0 = time.monotonic()
+    k = concurrency or judge.config.concurrency
+    if k < 1:
+        raise AuditorError(f"--concurrency {k}: must be >= 1")
+    save_judge(store, judge)
+    plan = plan_items(store, judge, samples=judge.config.samples, where=where, limit=limit)
+    renderer = PromptRenderer(judge.prompt_text, judge.rubric, judge.role, judge.prompt_path)
+    first_messages = None
+    if plan.items:       # a template that fails for the first conversation fails for all: say so before any request
+        first = plan.items[0]
+        first_messages = renderer.render(first.conversation, first.sample)
+    api_key = judge.api_key(env) if plan.items and client is None else None
+    run_id = start_run(store, judge, plan, metadata={"where": where, "limit": limit, "concurrency": k})
+    result = RunResult(run_id, judge.rater_id, judge.config_hash, "finished", plan.n_planned, plan.n_cached, 0, 0,
+                       0, 0, judge.cost_usd(0, 0), 0.0, plan.n_without_messages)
+    if not plan.items:
+        result.wall_s = time.monotonic() - t0
+        finish_run(store, run_id, "finished", counters={"n_done": 0, "n_failed": 0, "tokens_in": 0, "tokens_out": 0,
+                                                        "cost_usd": result.cost_usd, "wall_s": result.wall_s})
+        return result
+
+    snap = Progress(plan.n_planned, plan.n_cached, len(plan.items), cost_usd=judge.cost_usd(0, 0))
+    redact = _redactor(api_key)
+    own_client = client is None
+    if own_client:
+        client = _make_client(judge, api_key, k)
+    caller = ItemCaller(judge, client, backoff_base_s=backoff_base_s, redact=redact)
+    caller.request_kwargs(first_messages)           # instructor's imports and request template, before the clock
+    writer = _Writer(store, judge, run_id, t0)
+    items = iter(plan.items)
+    conn_fail_streak = 0
+    streak_limit = max(3, k)
+    status, error = "finished", None
+
+    t_start = time.monotonic()          # requests start now (imports and planning are behind us)
+
+    def report() -> None:
+        if progress is not None:
+            snap.elapsed_s = time.monotonic() - t_start
+            progress(snap)
+
+    async def worker() -> None:
+        nonlocal conn_fail_streak
+        for item in items:
+            if writer.error is not None:
+                raise writer.error
+            try:
+                messages = renderer.render(item.conversation, item.sample)
+            except ConfigError as e:
+                res = ItemResult(item.conversation_id, item.sample, "failed", error=f"prompt: {e}")
+            else:
+                res = await caller.call(item.conversation_id, item.sample, messages)
+            res.replaces_failure = item.replaces_failure
+            writer.put(res)
+            snap.tokens_in += res.tokens_in
+            snap.tokens_out += res.tokens_out
+            snap.cost_usd = judge.cost_usd(snap.tokens_in, snap.tokens_out)
+            if res.status == "ok":
+                snap.done += 1
+                conn_fail_streak = 0
+            else:
+                snap.failed += 1
+                conn_fail_streak = conn_fail_streak + 1 if res.connection_error else 0
+                if conn_fail_streak >= streak_limit:
+                    raise FatalEndpointError(f"cannot reach {judge.base_url}: the last {conn_fail_streak} items "
+                                             f"failed to connect ({res.error}). Fix: start the server or correct "
+                                             "base_url; rerun to resume.")
+            report()
+
+    report()
+    tasks = [asyncio.ensure_future(worker()) for _ in range(min(k, len(plan.items)))]
+    try:
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()
+    except asyncio.CancelledError:
+        status = "interrupted"
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+    except (FatalEndpointError, AuditorError) as e:
+        status, error = "failed", str(e)
+    except Exception as e:  # noqa: BLE001 - recorded on the run, then re-raised
+        status, error = "failed", f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        if own_client:
+            try:
+                await asyncio.shield(client.close())
+            except BaseException:  # noqa: BLE001 - closing sockets must not hide the run's outcome
+                pass
+        writer.close()
+        if writer.error is not None and status != "failed":
+            status, error = "failed", f"store write failed: {writer.error}"
+        result.status, result.error = status, error
+        result.n_done, result.n_failed = writer.n_done, writer.n_failed
+        result.tokens_in, result.tokens_out = writer.tokens_in, writer.tokens_out
+        result.cost_usd = writer.cost_usd
+        counters = writer.counters()
+        result.wall_s = counters["wall_s"]
+        finish_run(store, run_id, status, counters=counters, error=error)
+        report()
+    return result
+
+
+def run_judge(store, judge: Judge, *, where: str | None = None, limit: int | None = None,
+              concurrency: int | None = None, env: Mapping[str, str] | None = None,
+              progress: Callable[[Progress], None] | None = None, backoff_base_s: float = 0.5) -> RunResult:
+    """Run ``judge`` over the store's conversations and store every signal it yields.
+
+    Resumable and idempotent: items (conversation x sample) already stored as answers for this config are not
+    requested again; stored failures are retried. ``where`` is a SQL condition over the ``conversations`` table,
+    ``limit`` keeps the first N selected conversations (in load order, so a repeated ``limit`` names the same
+    ones), ``concurrency`` overrides the config. The API key is read from ``env`` (default ``os.environ``) now.
+
+    Ctrl-C stops the run cleanly: finished items are kept and the result's ``status`` is ``"interrupted"``. An
+    endpoint that refuses every request gives ``status == "failed"`` with ``error`` saying why.
+    """
+    env = os.environ if env is None else env
+    return asyncio.run(run_judge_async(store, judge, where=where, limit=limit, concurrency=concurrency, env=env,
+                                       progress=progress, backoff_base_s=backoff_base_s))
