@@ -133,8 +133,14 @@ def demo_audit(store, *, bootstrap: int, seed: int, out: str) -> None:
 
     df = audit(store, AuditOptions(n_boot=bootstrap, seed=seed))
     q0 = df[df["dimension"].isin(["Q0", "all"])]
+    ceiling = q0[q0["rater"].isin(["human_loo", "humans"])]
+    if ceiling["value"].isna().all():
+        q0 = q0[~q0["rater"].isin(["human_loo", "humans"])]
     emit(headline_table(q0, ["krippendorff_alpha", "spearman", "rmse", "mean_diff", "leniency_rate"]),
-         as_json=False, as_csv=False, title="GPT-3.5 as a judge vs the human judgments (Q0 = overall satisfaction)")
+         as_json=False, as_csv=False, title="GPT-3.5 as a judge vs the human judgments (Q0 = overall satisfaction; "
+                                            "all = every question rescaled to [0, 1] and pooled)")
+    if ceiling["value"].isna().all():
+        console.print("No human ceiling: every conversation has a single human judgment.")
     console.print("Every dimension and statistic: auditor audit --json")
     try:
         from ..report import write_report
