@@ -108,7 +108,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--n1", type=int, default=100, help="conversations at concurrency 1")
     ap.add_argument("--latency", type=float, default=0.05)
-    ap.add_argument("--repeats", type=int, default=2, help="alternating repeats at concurrency 16 and 64 (best kept)")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating repeats at concurrency 16 and 64 (best kept)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
 

@@ -38,7 +38,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-__all__ = ["FakeOpenAI", "Request", "pick", "answer_for", "FAULTS", "fake_openai_server"]
+__all__ = ["FakeOpenAI", "Request", "pick", "answer_for", "FAULTS"]
 
 FAULTS = ("429", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang")
 INVALID_LABEL = "NOT-AN-OPTION"
@@ -384,12 +384,6 @@ class FakeOpenAI:
     def reset_log(self) -> None:
         with self._lock:
             self.requests.clear()
-
-
-def fake_openai_server():
-    """A pytest fixture body: ``fake_openai = pytest.fixture(fake_openai_server)`` in a test module."""
-    with FakeOpenAI() as fake:
-        yield fake
 
 
 def _main(argv: list[str] | None = None) -> None:

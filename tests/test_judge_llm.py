@@ -78,17 +78,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server():
+def llama_server(tmp_path_factory):
     py = _venv()
     port = _free_port()
-    proc = subprocess.Popen([str(py), "-m", "llama_cpp.server", "--model", str(_gguf(py)), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", "8192", "--model_alias", "smollm2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path_factory.mktemp("llama") / "server.log"      # a file, not a pipe: llama.cpp logs a lot
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([str(py), "-m", "llama_cpp.server", "--model", str(_gguf(py)), "--host",
+                                 "127.0.0.1", "--port", str(port), "--n_ctx", "8192", "--model_alias", "smollm2"],
+                                stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"llama.cpp server exited: {proc.stderr.read().decode()[-2000:]}")
+            pytest.fail(f"llama.cpp server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             with urllib.request.urlopen(url + "/models", timeout=2) as r:
                 if json.loads(r.read())["data"]:
@@ -97,7 +99,7 @@ def llama_server():
             time.sleep(0.5)
     else:
         proc.kill()
-        pytest.fail("llama.cpp server did not start within 120 s")
+        pytest.fail(f"llama.cpp server did not start within 300 s: {log.read_text(errors='replace')[-2000:]}")
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -27,6 +27,7 @@ _DOCS = {
                  "per question, each exactly one of its options.",
 }
 _cache: dict[tuple, type[BaseModel]] = {}
+_maps: dict[tuple, list] = {}
 
 
 def _as_label(v: Any) -> Any:
@@ -88,21 +89,26 @@ def response_model_for(rubric: Rubric, role: str = "judge") -> type[BaseModel]:
     return model
 
 
+def _value_maps(rubric: Rubric) -> list[tuple[str, dict[str, float], str | None]]:
+    key = (rubric.name, rubric.content_hash)
+    if key not in _maps:
+        _maps[key] = [(d.name, d.label_to_value(), d.missing_code) for d in rubric.dimensions]
+    return _maps[key]
+
+
 def answers_to_rows(rubric: Rubric, answers: BaseModel) -> list[dict]:
     """One row per dimension: ``dimension``, ``status`` (ok | not_answered), ``label``, ``value``, plus the
     reply-wide ``confidence`` and ``rationale``. A "not answered" reply stores no label or value (as ingest does);
     the raw reply keeps the code the model gave."""
     data = answers.model_dump(by_alias=True)
+    conf, why = data.get("confidence"), data.get("rationale") or None
     rows = []
-    for d in rubric.dimensions:
-        label = data[d.name]
-        if d.missing_code is not None and label == d.missing_code:
-            rows.append({"dimension": d.name, "status": "not_answered", "label": None, "value": None,
-                         "value_source": None})
+    for name, values, missing in _value_maps(rubric):
+        label = data[name]
+        if missing is not None and label == missing:
+            rows.append({"dimension": name, "status": "not_answered", "label": None, "value": None,
+                         "value_source": None, "confidence": conf, "rationale": why})
         else:
-            rows.append({"dimension": d.name, "status": "ok", "label": label, "value": d.label_to_value()[label],
-                         "value_source": "label"})
-    for r in rows:
-        r["confidence"] = data.get("confidence")
-        r["rationale"] = data.get("rationale") or None
+            rows.append({"dimension": name, "status": "ok", "label": label, "value": values[label],
+                         "value_source": "label", "confidence": conf, "rationale": why})
     return rows

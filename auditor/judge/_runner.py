@@ -4,8 +4,8 @@
 - **Ask**: ``concurrency`` workers share one HTTP client and one :class:`~auditor.judge._call.ItemCaller`
   (retries, backoff with jitter, ``Retry-After``, timeouts, instructor re-asks).
 - **Store**: a writer thread commits finished items as they arrive (group commit: an item is its own commit at
-  low rates; at high rates at most one commit per 50 ms takes everything queued), so the event loop never waits
-  on the disk. A crash loses only requests in flight and items answered in the last ~50 ms before it.
+  low rates; at high rates at most one commit per 100 ms takes everything queued), so the event loop never waits
+  on the disk. A crash loses only requests in flight and items answered in the last ~100 ms before it.
 - **Stop**: Ctrl-C (a cancelled run) stops the workers, commits everything finished and records the run as
   ``interrupted``; an endpoint that refuses every request (401/403/404) or cannot be reached stops it as ``failed``.
 
@@ -90,7 +90,7 @@ class _Writer:
     """
 
     def __init__(self, store, judge: Judge, run_id: str, t0: float, *, max_batch: int = 1024,
-                 min_interval_s: float = 0.05, counters_every_s: float = 1.0):
+                 min_interval_s: float = 0.1, counters_every_s: float = 1.0):
         self.store, self.judge, self.run_id, self.t0 = store, judge, run_id, t0
         self.max_batch, self.min_interval_s, self.counters_every_s = max_batch, min_interval_s, counters_every_s
         self.q: queue.SimpleQueue = queue.SimpleQueue()
@@ -223,6 +223,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
     def report() -> None:
         if progress is not None:
             snap.elapsed_s = time.monotonic() - t_start
+            snap.cost_usd = judge.cost_usd(snap.tokens_in, snap.tokens_out)
             progress(snap)
 
     async def worker() -> None:
@@ -240,7 +241,6 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
             writer.put(res)
             snap.tokens_in += res.tokens_in
             snap.tokens_out += res.tokens_out
-            snap.cost_usd = judge.cost_usd(snap.tokens_in, snap.tokens_out)
             if res.status == "ok":
                 snap.done += 1
                 conn_fail_streak = 0
