@@ -88,23 +88,72 @@ def _not_answered(store, rubric: str, dimension: str | None, rater: str) -> tupl
     return int(miss), int(tot)
 
 
-def _answers(store, rubric, dims) -> pd.DataFrame:
-    """Every signal of the rubric on kept conversations: value rescaled to [0, 1], NaN when not answered."""
-    df = store.con.execute(
-        "SELECT s.conversation_id AS conv, c.task_id AS task, coalesce(try_cast(c.human_batch AS INTEGER), -1) "
-        "AS batch, s.rater_id AS rater, s.dimension AS dim_name, s.sample AS sample, "
-        "CASE WHEN s.status = 'ok' THEN s.value END AS value FROM signals s JOIN conversations c "
-        "USING (conversation_id) WHERE s.rubric = ? AND coalesce(c.keep, true)", [rubric.name]).fetchdf()
-    pos = {d.name: i for i, d in enumerate(dims)}
-    df = df[df["dim_name"].isin(list(pos))].copy()
-    df["dim"] = df["dim_name"].map(pos).astype(int)
-    df["value"] = df["value"].astype(float)
-    for d in dims:
-        m = (df["dim_name"] == d.name).to_numpy()
-        lo, hi = d.value_range
-        df.loc[m, "value"] = gap.rescale_unit(df.loc[m, "value"].to_numpy(), lo, hi)
-    df["item"] = df["conv"] + _SEP + df["rater"] + _SEP + df["sample"].astype(str)
-    return df
+def _answers(store, rubric, dims) -> dict:
+    """Every signal of the rubric on kept conversations, as integer-coded numpy arrays: ``conv`` (rank of the
+    conversation id), ``task`` (rank of the task id, -1 = none), ``batch``, ``rater`` (rater index, as
+    :func:`_fetch.raters`), ``dim`` (position in ``dims``), ``sample``, ``item`` (one answer sheet: conversation,
+    rater, sample; codes sort like the ids) and ``value`` rescaled to [0, 1], NaN when not answered."""
+    # the conversations' codes, looked up by conv_key
+    cq = """
+    WITH t AS (SELECT task_id, (row_number() OVER (ORDER BY task_id) - 1)::INTEGER AS tk
+               FROM (SELECT DISTINCT task_id FROM conversations WHERE task_id IS NOT NULL))
+    SELECT c.conv_key AS key, (row_number() OVER (ORDER BY c.conversation_id) - 1)::INTEGER AS ck,
+           coalesce(t.tk, -1)::INTEGER AS task, coalesce(try_cast(c.human_batch AS INTEGER), -1)::INTEGER AS batch
+    FROM conversations c LEFT JOIN t ON t.task_id = c.task_id
+    """
+    cv = store.con.execute(cq).fetchnumpy()
+    key = np.asarray(cv["key"], dtype=np.int64)
+    n_key = int(key.max()) + 1 if key.size else 1
+    rater_ids = [r[0] for r in store.con.execute("SELECT rater_id FROM raters ORDER BY rater_id").fetchall()]
+    names = [d.name for d in dims]
+    q = ("SELECT c.conv_key AS key, (list_position(?, s.rater_id) - 1)::SMALLINT AS rater, "
+         "(list_position(?, s.dimension) - 1)::SMALLINT AS dim, s.sample::INTEGER AS sample, "
+         "CASE WHEN s.status = 'ok' THEN s.value END AS value, s.rowid AS rid FROM signals s JOIN conversations c "
+         "USING (conversation_id) WHERE s.rubric = ? AND coalesce(c.keep, true) AND list_contains(?, s.dimension)")
+    d = store.con.execute(q, [rater_ids, names, rubric.name, names]).fetchnumpy()
+    rid = np.asarray(d.pop("rid"))
+    if rid.size > 1 and not np.all(rid[1:] > rid[:-1]):
+        # the store's row order: the per-pair sums run in it, so results do not depend on the scan's threads
+        order = np.argsort(rid, kind="stable")
+        for c in list(d):       # one column at a time (peak memory: one extra column)
+            d[c] = d.pop(c)[order]
+        del order
+    del rid
+    k = np.asarray(d.pop("key"), dtype=np.int64)
+    A = {}
+    for col in ("ck", "task", "batch"):
+        lut = np.full(n_key, -1, dtype=np.int32)
+        lut[key] = np.asarray(cv[col], dtype=np.int32)
+        A["conv" if col == "ck" else col] = lut[k]
+    del k, cv, key
+    for col in ("rater", "dim", "sample"):
+        A[col] = np.asarray(np.ma.filled(np.ma.asarray(d[col]), -1))
+    value = np.ma.filled(np.ma.asarray(d.pop("value")).astype(float), np.nan)
+    del d
+    lo = np.array([x.value_range[0] for x in dims], dtype=float)
+    hi = np.array([x.value_range[1] for x in dims], dtype=float)
+    dm = A["dim"].astype(np.intp)
+    for j in range(len(dims)):      # as gap.rescale_unit, dimension by dimension
+        m = dm == j
+        value[m] = gap.rescale_unit(value[m], lo[j], hi[j])
+    A["value"] = value
+    # item = (conversation, rater, str(sample)) in string order
+    us = np.unique(A["sample"])
+    srank = np.empty(us.size, dtype=np.int64)
+    srank[sorted(range(us.size), key=lambda i: str(us[i]))] = np.arange(us.size)
+    A["srank"] = (srank[np.searchsorted(us, A.pop("sample"))] if us.size else np.zeros(0, dtype=np.int64)).astype(
+        np.int32)
+    A["n_samples"] = max(int(us.size), 1)
+    A["n_raters"] = int(A["rater"].max()) + 1 if A["rater"].size else 1
+    A["item"] = (A["conv"].astype(np.int64) * A["n_raters"] + A["rater"]) * A["n_samples"] + A["srank"]
+    return A
+
+
+_COLS = ("conv", "task", "batch", "rater", "dim", "item", "value", "srank", "sheet")
+
+
+def _sel(A: dict, mask) -> dict:
+    return {k: (A[k][mask] if k in _COLS else A[k]) for k in A}
 
 
 def _outcomes(store, rubric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -212,16 +261,39 @@ def matched_rows(store, sig, rubric, dim, name, raters, ref_idx, opts) -> list[d
 # Eval
 # ---------------------------------------------------------------------------------------------------------
 
-def _eval_matrix(ref: pd.DataFrame, other: pd.DataFrame, group_col: str, groups, *, nominal, impute, rng,
-                 distinct_items=False) -> pd.DataFrame:
-    """(units x groups) per-unit Eval of ``other`` against each group of ``ref``."""
+def _unit_scores(ref: dict, other: dict, ref_unit: str, other_unit: str, *, nominal, impute=None, rng=None,
+                 distinct_items=False, item_key="item"):
+    """:func:`gap.eval_unit_scores_codes` on two answer subsets; returns (unit codes, score, n_pairs, n_missing)."""
+    ok = ~np.isnan(ref["value"])
+    if not ok.any() or other["value"].size == 0:
+        return None
+    ur = ref[ref_unit][ok]
+    uo = other[other_unit]
+    n_units = int(max(ur.max(), uo.max())) + 1
+    ir, io = ref[item_key][ok], other[item_key]
+    n_items = int(max(ir.max(), io.max())) + 1
+    n_dims = int(max(ref["dim"].max(), other["dim"].max())) + 1
+    nom = np.zeros(n_dims, dtype=bool)
+    nom[[i for i in nominal if i < n_dims]] = True
+    return gap.eval_unit_scores_codes(ur, ir, ref["dim"][ok], ref["value"][ok], uo, io, other["dim"],
+                                      other["value"], n_units=n_units, n_items=n_items, n_dims=n_dims, nominal=nom,
+                                      distinct_items=distinct_items, impute=impute, rng=rng)
+
+
+def _series(res) -> pd.Series:
+    if res is None:
+        return pd.Series([], dtype=float)
+    return pd.Series(res[1], index=res[0])
+
+
+def _eval_matrix(ref: dict, other: dict, unit: str, groups, *, nominal, impute, rng) -> pd.DataFrame:
+    """(units x groups) per-unit Eval of ``other`` against each human batch of ``ref``."""
     cols = {}
     missing = 0
     for g in groups:
-        sc = gap.eval_unit_scores(ref[ref[group_col] == g], other, nominal=nominal, impute=impute, rng=rng,
-                                  distinct_items=distinct_items)
-        cols[g] = sc.set_index("unit")["score"]
-        missing += int(sc["n_missing"].sum())
+        res = _unit_scores(_sel(ref, ref["batch"] == g), other, unit, unit, nominal=nominal, impute=impute, rng=rng)
+        cols[g] = _series(res)
+        missing += int(res[3].sum()) if res is not None else 0
     M = pd.DataFrame(cols)
     M.attrs["n_missing_pairs"] = missing
     return M
@@ -245,20 +317,23 @@ def _dims_note(dims, rubric) -> str:
     return "" if len(dims) == len(rubric.dimensions) else f"over dimensions {', '.join(d.name for d in dims)} only; "
 
 
-def _eval_matched(ans, name, ref_names, dims, rubric, opts, store) -> list[StatRow]:
-    llm = ans[(ans["rater"] == name) & ans["task"].notna()].assign(unit=lambda d: d["task"])
-    ref = ans[ans["rater"].isin(ref_names) & (ans["rater"] != name) & ans["task"].notna()].assign(
-        unit=lambda d: d["task"])
+def _eval_matched(ans, name, ref_names, dims, rubric, opts, store, raters) -> list[StatRow]:
+    idx = raters[name].index
+    ref_idx = [raters[n].index for n in ref_names]
+    tasked = ans["task"] >= 0
+    llm = _sel(ans, (ans["rater"] == idx) & tasked)
+    ref = _sel(ans, np.isin(ans["rater"], ref_idx) & (ans["rater"] != idx) & tasked)
     names = ["eval_score", "eval_score_batch_std"]
-    if llm.empty:
+    if llm["value"].size == 0:
         return _nan_rows(names, "none of this rater's answers is on a conversation tied to a task")
-    if ref["value"].notna().sum() == 0:
+    if (~np.isnan(ref["value"])).sum() == 0:
         return _nan_rows(names, "no reference answer on a conversation tied to a task")
-    groups = sorted(ref["batch"].unique())
+    groups = sorted(np.unique(ref["batch"]).tolist())
     impute, rng = _impute_spec(dims, opts)
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
-    M = _eval_matrix(ref, llm, "batch", groups, nominal=nominal, impute=impute, rng=rng)
-    runs = llm.groupby("task")["conv"].nunique()
+    M = _eval_matrix(ref, llm, "task", groups, nominal=nominal, impute=impute, rng=rng)
+    tc = np.unique(llm["task"].astype(np.int64) * (int(llm["conv"].max()) + 1) + llm["conv"])
+    runs = pd.Series(np.unique(tc // (int(llm["conv"].max()) + 1), return_counts=True)[1])
     miss, tot = _not_answered(store, rubric.name, None, name)
     miss_note = (f"{miss} of {tot} answers of this rater not answered: "
                  + ("imputed with a random valid value (the released scorer's rule, extra eval_impute)" if impute
@@ -273,17 +348,21 @@ def _eval_matched(ans, name, ref_names, dims, rubric, opts, store) -> list[StatR
     return [StatRow(r.statistic, r.value, r.ci_low, r.ci_high, r.n, prefix + r.note) for r in rows]
 
 
-def _eval_paired(ans, name, ref_names, dims, rubric, opts, store) -> list[StatRow]:
-    llm = ans[ans["rater"] == name].assign(unit=lambda d: d["conv"])
-    ref = ans[ans["rater"].isin(ref_names) & (ans["rater"] != name)].assign(unit=lambda d: d["conv"])
-    ref = ref[ref["conv"].isin(llm["conv"].unique())]
+def _eval_paired(ans, name, ref_names, dims, rubric, opts, store, raters) -> list[StatRow]:
+    idx = raters[name].index
+    ref_idx = [raters[n].index for n in ref_names]
+    is_llm = ans["rater"] == idx
+    llm = _sel(ans, is_llm)
+    rated = np.zeros(int(ans["conv"].max()) + 1 if ans["conv"].size else 0, dtype=bool)
+    rated[llm["conv"]] = True
+    ref = _sel(ans, np.isin(ans["rater"], ref_idx) & ~is_llm & rated[ans["conv"]])
     names = ["eval_score", "eval_score_batch_std"]
-    if ref["value"].notna().sum() == 0:
+    if (~np.isnan(ref["value"])).sum() == 0:
         return _nan_rows(names, "no conversation rated by both this rater and the reference")
-    groups = sorted(ref["batch"].unique())
+    groups = sorted(np.unique(ref["batch"]).tolist())
     impute, rng = _impute_spec(dims, opts)
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
-    M = _eval_matrix(ref, llm, "batch", groups, nominal=nominal, impute=impute, rng=rng)
+    M = _eval_matrix(ref, llm, "conv", groups, nominal=nominal, impute=impute, rng=rng)
     miss, tot = _not_answered(store, rubric.name, None, name)
     prefix = (f"paired: the LLM and the human on the same conversation; {_EVAL_DEF}; per conversation averaged "
               f"over the LLM's samples and the humans who rated it; groups = the conversations' human batches; "
@@ -295,17 +374,17 @@ def _eval_paired(ans, name, ref_names, dims, rubric, opts, store) -> list[StatRo
     return [StatRow(r.statistic, r.value, r.ci_low, r.ci_high, r.n, prefix + r.note) for r in rows]
 
 
-def _eval_ceiling_matched(ans, human_names, dims, rubric, opts) -> list[StatRow]:
-    hum = ans[ans["rater"].isin(human_names) & ans["task"].notna()].assign(unit=lambda d: d["task"])
-    batches = sorted(b for b in hum["batch"].unique())
+def _eval_ceiling_matched(ans, human_names, dims, rubric, opts, raters) -> list[StatRow]:
+    hum = _sel(ans, np.isin(ans["rater"], [raters[n].index for n in human_names]) & (ans["task"] >= 0))
+    batches = sorted(np.unique(hum["batch"]).tolist())
     if len(batches) < 2:
         return []
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
     cols, labels = {}, []
     for i, bi in enumerate(batches):
         for bj in batches[i + 1:]:
-            sc = gap.eval_unit_scores(hum[hum["batch"] == bi], hum[hum["batch"] == bj], nominal=nominal)
-            cols[(bi, bj)] = sc.set_index("unit")["score"]
+            cols[(bi, bj)] = _series(_unit_scores(_sel(hum, hum["batch"] == bi), _sel(hum, hum["batch"] == bj),
+                                                  "task", "task", nominal=nominal))
             labels.append(f"{_batch_label(int(bi))} vs {_batch_label(int(bj))}")
     M = pd.DataFrame(cols)
     rows = gap.eval_score(M.to_numpy(dtype=float), groups=labels, unit="task", **_boot_kw(opts))
@@ -317,22 +396,28 @@ def _eval_ceiling_matched(ans, human_names, dims, rubric, opts) -> list[StatRow]
                     "batch pair").replace("per group", "per pair")) for r in rows]
 
 
-def _eval_ceiling_paired(ans, human_names, dims, rubric, opts) -> list[StatRow]:
-    hum = ans[ans["rater"].isin(human_names)].assign(unit=lambda d: d["conv"])
-    hum = hum.assign(item=hum["rater"] + _SEP + hum["sample"].astype(str))
-    per_conv = hum[hum["value"].notna()].groupby("conv")["item"].nunique()
-    shared = per_conv[per_conv >= 2].index
-    if shared.empty:
+def _eval_ceiling_paired(ans, human_names, dims, rubric, opts, raters) -> list[StatRow]:
+    hum = _sel(ans, np.isin(ans["rater"], [raters[n].index for n in human_names]))
+    # an answer sheet here = (rater, sample), not tied to the conversation (as the string items were)
+    hum["sheet"] = hum["rater"].astype(np.int64) * ans["n_samples"] + hum["srank"]
+    n_sheets = int(hum["sheet"].max()) + 1 if hum["sheet"].size else 1
+    ok = ~np.isnan(hum["value"])
+    cs = np.unique(hum["conv"][ok].astype(np.int64) * n_sheets + hum["sheet"][ok])
+    conv_u, per_conv = np.unique(cs // n_sheets, return_counts=True)
+    shared = conv_u[per_conv >= 2]
+    if shared.size == 0:
         return _nan_rows(["eval_score"], "no conversation has answers from two humans, so there is no "
                          "same-conversation human ceiling")
-    hum = hum[hum["conv"].isin(shared)]
-    groups = sorted(hum["batch"].unique())
+    hum = _sel(hum, np.isin(hum["conv"], shared))
+    hum["sheet"] = hum["rater"].astype(np.int64) * ans["n_samples"] + hum["srank"]
+    groups = sorted(np.unique(hum["batch"]).tolist())
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
     cols = {}
     for g in groups:
-        part = hum[hum["batch"] == g]
-        sc = gap.eval_unit_scores(part, part, nominal=nominal, distinct_items=True)
-        cols[g] = sc.set_index("unit")["score"]
+        part = _sel(hum, hum["batch"] == g)
+        part["sheet"] = hum["sheet"][hum["batch"] == g]
+        cols[g] = _series(_unit_scores(part, part, "conv", "conv", nominal=nominal, distinct_items=True,
+                                       item_key="sheet"))
     M = pd.DataFrame(cols)
     vals = M.to_numpy(dtype=float)
     conv_scores = vals[~np.isnan(vals)]
@@ -482,16 +567,18 @@ def overall_rows(store, rubric, design_of: dict[str, str], raters, ref_idx, huma
     if _want(opts, "eval_score") and dims:
         ans = _answers(store, rubric, dims)
         for name in matched:
-            rows = _keep_wanted(_eval_matched(ans, name, ref_names, dims, rubric, opts, store), opts)
+            rows = _keep_wanted(_eval_matched(ans, name, ref_names, dims, rubric, opts, store, raters), opts)
             out += _as_dicts(rows, rater=name, design="matched", level="interval", **base)
         for name in paired:
-            rows = _keep_wanted(_eval_paired(ans, name, ref_names, dims, rubric, opts, store), opts)
+            rows = _keep_wanted(_eval_paired(ans, name, ref_names, dims, rubric, opts, store, raters), opts)
             out += _as_dicts(rows, rater=name, design="paired", level="interval", **base)
         if ceiling and matched:
-            out += _as_dicts(_keep_wanted(_eval_ceiling_matched(ans, human_names, dims, rubric, opts), opts),
+            out += _as_dicts(_keep_wanted(_eval_ceiling_matched(ans, human_names, dims, rubric, opts, raters),
+                                            opts),
                              rater="human_loo", design="matched", level="interval", **base)
         if ceiling and paired:
-            out += _as_dicts(_keep_wanted(_eval_ceiling_paired(ans, human_names, dims, rubric, opts), opts),
+            out += _as_dicts(_keep_wanted(_eval_ceiling_paired(ans, human_names, dims, rubric, opts, raters),
+                                            opts),
                              rater="human_loo", design="paired", level="interval", **base)
     if matched and (_want(opts, "outcome_ece") or _want(opts, "success_rate_gap")):
         convs, rated = _outcomes(store, rubric.name)

@@ -100,6 +100,18 @@ def _scores(pred: np.ndarray, others: np.ndarray, scoring: str) -> np.ndarray:
         return -np.sqrt(sq.sum(axis=1) / n)
 
 
+def _has_duplicate_pairs(item: np.ndarray, rater: np.ndarray) -> bool:
+    """Whether some (item, rater) pair occurs twice (integer codes: one sort of a combined key)."""
+    if item.size < 2:
+        return False
+    if item.dtype.kind in "iu" and rater.dtype.kind in "iu" and item.min() >= 0 and rater.min() >= 0:
+        span = int(rater.max()) + 1
+        if (int(item.max()) + 1) * span < 2 ** 62:
+            key = np.sort(item.astype(np.int64) * span + rater.astype(np.int64))
+            return bool(np.any(key[1:] == key[:-1]))
+    return bool(pd.DataFrame({"i": item, "r": rater}).duplicated().any())
+
+
 def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accuracy",
              epsilon: float = DEFAULT_EPSILON, q: float = DEFAULT_Q, min_items: int = DEFAULT_MIN_ITEMS,
              min_humans: int = DEFAULT_MIN_HUMANS, rater_names=None) -> AltTestResult:
@@ -137,8 +149,7 @@ def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accurac
     llm_item, llm_value = llm_item[ok], llm_value[ok]
     if np.unique(llm_item).size != llm_item.size:
         raise ValueError("llm_item must hold one annotation per item (aggregate repeated samples first)")
-    pairs = pd.DataFrame({"i": item, "r": rater})
-    if pairs.duplicated().any():
+    if _has_duplicate_pairs(item, rater):
         raise ValueError("more than one rating for an (item, human) pair; aggregate them first")
     empty = pd.DataFrame(columns=["human", "n_items", "rho_llm", "rho_human", "mean_diff", "t", "p_value",
                                   "rejected"])
@@ -255,7 +266,11 @@ def alt_test_statistics(item, rater, value, llm_item, llm_value, *, level: str, 
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.mean(s[:, :H] / s[:, H:], axis=1)
 
-    boot = bootstrap_sums(C, finalize, n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence)
+    from .calibration import unique_rows
+
+    Cu, cnt = unique_rows(C) if C.shape[0] > 1 else (C, None)
+    boot = bootstrap_sums(Cu, finalize, n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence,
+                          counts=cnt)
     method = "BCa" if ci_method == "bca" else "percentile"
     ci = (f"{method} bootstrap over {res.n_items} items, B={n_boot}" if n_boot > 0 and res.n_items >= 2
           else "no interval")

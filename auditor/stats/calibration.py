@@ -54,6 +54,26 @@ from ._bootstrap import bootstrap_sums
 from ._registry import register
 from ._result import StatRow
 
+
+def unique_rows(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``numpy.unique(C, axis=0, return_counts=True)`` (same rows, same order, same counts), faster: each column is
+    coded by its sorted distinct values and the codes combined into one integer key (column 0 most significant),
+    so one 1-D sort of integers replaces the sort of structured rows. Falls back to numpy with NaNs (numpy keeps
+    every NaN row apart) or when the key would overflow."""
+    C = np.asarray(C, dtype=float)
+    if C.ndim != 2 or C.shape[0] < 2 or C.shape[1] == 0 or np.isnan(C).any():
+        return np.unique(C, axis=0, return_counts=True)
+    key = np.zeros(C.shape[0], dtype=np.int64)
+    span = 1
+    for j in range(C.shape[1]):
+        u, inv = np.unique(C[:, j], return_inverse=True)
+        span *= u.size
+        if span >= 2 ** 62:
+            return np.unique(C, axis=0, return_counts=True)
+        key = key * u.size + inv.ravel()
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    return C[first], counts
+
 __all__ = ["CALIBRATION_STATISTICS", "N_BINS", "bin_equal_width", "bin_equal_mass", "reliability_diagram",
            "expected_calibration_error", "brier_decomposition", "calibration_statistics", "human_mean_by_llm_level",
            "sum_by_unit"]
@@ -332,8 +352,9 @@ def calibration_statistics(confidence, correct, forecast=None, outcome=None, *, 
 
     # grouping identical units pays off only for discrete forecasts
     discrete = np.unique(c).size * 2 <= c.size
-    res = bootstrap_sums(C[:, used], finalize, n_boot=n_boot, seed=seed, method=ci_method,
-                         confidence=confidence_level, compress=discrete)
+    Cu, cnt = unique_rows(C[:, used]) if discrete and C.shape[0] > 1 else (C[:, used], None)
+    res = bootstrap_sums(Cu, finalize, n_boot=n_boot, seed=seed, method=ci_method,
+                         confidence=confidence_level, counts=cnt, compress=False)
     col = {"ece": 0, "ece_equal_mass": 1, "brier": 2, "brier_reliability": 3, "brier_resolution": 4,
            "brier_uncertainty": 5}
     v = res.value
@@ -425,7 +446,9 @@ def human_mean_by_llm_level(x, y, *, option_values, units=None, n_boot: int = 10
         with np.errstate(invalid="ignore", divide="ignore"):
             return s[:, L:] / s[:, :L]
 
-    res = bootstrap_sums(C, finalize, n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence)
+    Cu, cnt = unique_rows(C) if C.shape[0] > 1 else (C, None)
+    res = bootstrap_sums(Cu, finalize, n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence,
+                         counts=cnt)
     counts = C[:, :L].sum(axis=0)
     method = "BCa" if ci_method == "bca" else "percentile"
     ci = (f"{method} bootstrap over {n_units} units, B={n_boot}" if n_boot > 0 and n_units >= 2 else

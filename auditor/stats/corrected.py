@@ -139,8 +139,12 @@ def naive_llm_mean(yhat_all, *, n_boot: int = 1000, seed: int | None = 0, ci_met
     f = _vec(yhat_all, "yhat_all")
     if f.size == 0:
         return StatRow("naive_llm_mean", np.nan, n=0, note="undefined: the LLM rated no conversation")
-    res = bootstrap_sums(np.column_stack([f, np.ones_like(f)]), lambda s: s[:, 0] / s[:, 1], n_boot=n_boot,
-                         seed=seed, method=ci_method, confidence=confidence)
+    from .calibration import unique_rows
+
+    C = np.column_stack([f, np.ones_like(f)])
+    Cu, cnt = unique_rows(C) if C.shape[0] > 1 else (C, None)
+    res = bootstrap_sums(Cu, lambda s: s[:, 0] / s[:, 1], n_boot=n_boot, seed=seed, method=ci_method,
+                         confidence=confidence, counts=cnt)
     return StatRow("naive_llm_mean", float(res.value[0]), float(res.ci_low[0]), float(res.ci_high[0]), int(f.size),
                    f"mean LLM score over every conversation it rated (no human correction; the interval covers "
                    f"sampling noise only, not the LLM's bias); {_ci_text(n_boot, ci_method, f.size)}")

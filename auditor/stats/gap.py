@@ -36,7 +36,7 @@ from ._registry import register
 from ._result import StatRow
 
 __all__ = ["CUT_POINTS", "MIN_POOLED_RUNS", "MAX_CATEGORIES", "difficulty_bins", "pooled_difficulty",
-           "rescale_unit", "eval_unit_scores", "eval_score", "outcome_ece", "outcome_ece_between",
+           "rescale_unit", "eval_unit_scores", "eval_unit_scores_codes", "eval_score", "outcome_ece", "outcome_ece_between",
            "success_rate_gap", "success_rate_gap_between", "matched_distribution_stats",
            "matched_distribution_between", "matched_statistics_for", "MATCHED_STATISTICS"]
 
@@ -185,52 +185,157 @@ def eval_unit_scores(ref: pd.DataFrame, other: pd.DataFrame, *, nominal: Sequenc
     u_codes, u_labels = pd.factorize(np.concatenate([r["unit"].to_numpy(), other["unit"].to_numpy()]), sort=True)
     i_codes, i_labels = pd.factorize(np.concatenate([r["item"].to_numpy(), other["item"].to_numpy()]), sort=True)
     d_codes, d_labels = pd.factorize(np.concatenate([r["dim"].to_numpy(), other["dim"].to_numpy()]), sort=True)
-    U, n_items, D = len(u_labels), len(i_labels), len(d_labels)
-    ur, uo, ir, io, dr, do = (u_codes[:n_r], u_codes[n_r:], i_codes[:n_r], i_codes[n_r:], d_codes[:n_r],
-                              d_codes[n_r:])
-    vr, vo = r["value"].to_numpy(dtype=float), other["value"].to_numpy(dtype=float)
-    # every (reference answer, other item of the same unit): sorted codes = label order
-    unit_item = np.unique(uo.astype(np.int64) * n_items + io)
+    nominal_code = np.isin(np.asarray(d_labels, dtype=object), np.asarray(list(nominal), dtype=object))
+    imp = None if impute is None else {j: impute[lab] for j, lab in enumerate(d_labels) if lab in impute}
+    if impute is not None and len(imp) < len(d_labels):      # a dim without values: fail as before, on use
+        imp = _LazyImpute(impute, d_labels)
+    res = eval_unit_scores_codes(u_codes[:n_r], i_codes[:n_r], d_codes[:n_r], r["value"].to_numpy(dtype=float),
+                                 u_codes[n_r:], i_codes[n_r:], d_codes[n_r:], other["value"].to_numpy(dtype=float),
+                                 n_units=len(u_labels), n_items=len(i_labels), n_dims=len(d_labels),
+                                 nominal=nominal_code, distinct_items=distinct_items, impute=imp, rng=rng)
+    if res is None:
+        return empty
+    units, score, n_pairs, n_missing = res
+    return pd.DataFrame({"unit": np.asarray(u_labels)[units], "score": score, "n_pairs": n_pairs,
+                         "n_missing": n_missing})
+
+
+class _LazyImpute:
+    def __init__(self, impute, labels):
+        self.impute, self.labels = impute, labels
+
+    def __getitem__(self, j):
+        return self.impute[self.labels[j]]
+
+
+_DENSE_MAX = 64_000_000     # dense lookup tables up to this many cells (else sort + search)
+
+
+def eval_unit_scores_codes(ur, ir, dr, vr, uo, io, do, vo, *, n_units: int, n_items: int, n_dims: int,
+                           nominal=None, distinct_items: bool = False, impute=None, rng=None):
+    """:func:`eval_unit_scores` on integer codes (the reference's answers ``ur, ir, dr, vr``: unit, item, dim,
+    value; the other's ``uo, io, do, vo``). Codes must sort like the labels they stand for; ``nominal`` is a
+    boolean mask over dim codes, ``impute`` maps dim code -> values. Reference rows with a NaN value must already
+    be left out. Returns ``(unit codes, score, n_pairs, n_missing)`` over the units present, ascending, or None
+    when there is no pair.
+    """
+    ur, ir, dr = (np.asarray(a, dtype=np.int64) for a in (ur, ir, dr))
+    uo, io, do = (np.asarray(a, dtype=np.int64) for a in (uo, io, do))
+    vr, vo = np.asarray(vr, dtype=float), np.asarray(vo, dtype=float)
+    n_r = ur.size
+    if n_r == 0 or uo.size == 0:
+        return None
+    U, D = int(n_units), int(n_dims)
+    if float(n_items) * float(n_items) > 2.0 ** 62 or float(U) * float(n_items) > 2.0 ** 62:
+        i_all, i_inv = np.unique(np.concatenate([ir, io]), return_inverse=True)
+        ir, io, n_items = i_inv[:n_r], i_inv[n_r:], i_all.size
+    n_items = int(n_items)
+    # every (unit, other item) present, sorted by (unit, item)
+    unit_item = None
+    per_unit_items = False      # each other item belongs to one unit (then pairs can be numbered densely)
+    if n_items <= _DENSE_MAX:
+        unit_of = np.full(n_items, -1, dtype=np.int64)
+        unit_of[io] = uo
+        if np.array_equal(unit_of[io], uo):                 # each other item belongs to one unit
+            items_p = np.flatnonzero(unit_of >= 0)
+            units_p = unit_of[items_p]
+            if units_p.size < 2 or np.all(units_p[1:] >= units_p[:-1]):
+                unit_item = units_p * n_items + items_p
+                per_unit_items = True
+    if unit_item is None and U * n_items <= _DENSE_MAX:      # small key space: presence table, no sort
+        present_ui = np.zeros(U * n_items, dtype=bool)
+        present_ui[uo * n_items + io] = True
+        unit_item = np.flatnonzero(present_ui)
+        del present_ui
+    if unit_item is None:
+        unit_item = np.unique(uo * n_items + io)
     oi_unit, oi_item = np.divmod(unit_item, n_items)
     counts = np.bincount(oi_unit, minlength=U)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    cnt = counts[ur]
+    if distinct_items:      # only the other's items after the reference item in the unit
+        first_pos = np.searchsorted(unit_item, ur * n_items + ir, side="right")
+        cnt = starts[ur] + counts[ur] - first_pos
+        base = first_pos
+    else:
+        cnt = counts[ur]
+        base = starts[ur]
     rep = np.repeat(np.arange(n_r), cnt)
-    offs = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    m_io = oi_item[starts[ur][rep] + offs]
+    offs = np.arange(rep.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    pos_m = base[rep] + offs
+    del offs
+    m_io = oi_item[pos_m]
     m_u, m_ir, m_d, m_vr = ur[rep], ir[rep], dr[rep], vr[rep]
-    if distinct_items:
-        k = m_ir < m_io
-        m_u, m_ir, m_io, m_d, m_vr = m_u[k], m_ir[k], m_io[k], m_d[k], m_vr[k]
+    del rep
     if m_u.size == 0:
-        return empty
+        return None
     # the other's answer to the same dimension (NaN when not answered or absent)
-    okey = io.astype(np.int64) * D + do
-    order = np.argsort(okey, kind="stable")
-    sk = okey[order]
-    want = m_io.astype(np.int64) * D + m_d
-    pos = np.minimum(np.searchsorted(sk, want), sk.size - 1)
-    m_vo = np.where(sk[pos] == want, vo[order][pos], np.nan)
+    okey = io * D + do
+    want = m_io * D + m_d
+    if n_items * D <= _DENSE_MAX:
+        tab = np.full(n_items * D, np.nan)
+        tab[okey[::-1]] = vo[::-1]          # the first row wins, as a stable sort + left search would pick
+        m_vo = tab[want]
+        del tab
+    else:
+        order = np.argsort(okey, kind="stable")
+        sk = okey[order]
+        pos = np.minimum(np.searchsorted(sk, want), sk.size - 1)
+        m_vo = np.where(sk[pos] == want, vo[order][pos], np.nan)
+    del want
     missing = np.isnan(m_vo)
     if impute is not None and missing.any():
         rng = rng if rng is not None else np.random.default_rng(42)
         seq = np.lexsort((m_d, m_io, m_ir, m_u))
         for i in seq[missing[seq]]:     # sequential on purpose: the released scorer draws one value at a time
-            m_vo[i] = rng.choice(list(impute[d_labels[m_d[i]]]))
-    nominal_code = np.isin(np.asarray(d_labels, dtype=object), np.asarray(list(nominal), dtype=object))
+            m_vo[i] = rng.choice(list(impute[int(m_d[i])]))
+    nominal_code = np.zeros(D, dtype=bool) if nominal is None else np.asarray(nominal, dtype=bool)
     with np.errstate(invalid="ignore"):
-        diff = np.where(nominal_code[m_d], np.where(np.isnan(m_vo), np.nan, (m_vr != m_vo).astype(float)),
-                        np.abs(m_vr - m_vo))
+        if nominal_code.any():
+            diff = np.where(nominal_code[m_d], np.where(np.isnan(m_vo), np.nan, (m_vr != m_vo).astype(float)),
+                            np.abs(m_vr - m_vo))
+        else:
+            diff = np.abs(m_vr - m_vo)
+    del m_vr, m_vo, m_d
     ok = ~np.isnan(diff)
-    _, first, p_inv = np.unique(m_ir.astype(np.int64) * n_items + m_io, return_index=True, return_inverse=True)
-    p_inv = p_inv.ravel()
-    n_p = first.size
+    # pairs (reference item, other item), numbered in (item, item) order: pair = (ref item, position in unit list)
+    maxc = int(counts.max()) if counts.size else 0
+    if per_unit_items and n_items * maxc <= _DENSE_MAX:
+        # (ref item, position in its unit's list) numbers the pairs only if each reference item is in one unit too
+        unit_of_r = np.full(n_items, -1, dtype=np.int64)
+        unit_of_r[ir] = ur
+        per_unit_items = bool(np.array_equal(unit_of_r[ir], ur))
+        del unit_of_r
+    if per_unit_items and n_items * maxc <= _DENSE_MAX:
+        key = m_ir * maxc + (pos_m - starts[m_u])
+        used = np.zeros(n_items * maxc, dtype=bool)
+        used[key] = True
+        rank = np.cumsum(used) - 1
+        p_inv = rank[key]
+        n_p = int(used.sum())
+        del used, rank, key
+        p_unit = np.empty(n_p, dtype=np.int64)
+        p_unit[p_inv] = m_u
+    elif n_items * n_items <= _DENSE_MAX:       # few items: number the (item, item) keys with dense tables
+        key = m_ir * n_items + m_io
+        first_of = np.full(n_items * n_items, -1, dtype=np.int64)
+        first_of[key[::-1]] = np.arange(key.size - 1, -1, -1)     # the first occurrence wins
+        used = first_of >= 0
+        rank = np.cumsum(used) - 1
+        p_inv = rank[key]
+        first = first_of[used]
+        n_p = first.size
+        p_unit = m_u[first]
+        del key, first_of, used, rank
+    else:
+        _, first, p_inv = np.unique(m_ir * n_items + m_io, return_index=True, return_inverse=True)
+        p_inv = p_inv.ravel()
+        n_p = first.size
+        p_unit = m_u[first]
     s_d = np.bincount(p_inv, weights=np.where(ok, diff, 0.0), minlength=n_p)
     c_d = np.bincount(p_inv, weights=ok.astype(float), minlength=n_p)
     miss_p = np.bincount(p_inv, weights=missing.astype(float), minlength=n_p)
     with np.errstate(invalid="ignore", divide="ignore"):
         score_p = 100.0 * (1.0 - s_d / c_d)
-    p_unit = m_u[first]
     defined = c_d > 0
     s_u = np.bincount(p_unit, weights=np.where(defined, score_p, 0.0), minlength=U)
     c_u = np.bincount(p_unit, weights=defined.astype(float), minlength=U)
@@ -238,8 +343,7 @@ def eval_unit_scores(ref: pd.DataFrame, other: pd.DataFrame, *, nominal: Sequenc
     present = np.bincount(p_unit, minlength=U) > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         score_u = s_u / c_u
-    return pd.DataFrame({"unit": np.asarray(u_labels)[present], "score": score_u[present],
-                         "n_pairs": c_u[present].astype(int), "n_missing": miss_u[present].astype(int)})
+    return (np.flatnonzero(present), score_u[present], c_u[present].astype(int), miss_u[present].astype(int))
 
 
 @register("eval_score", kind="gap", levels=("binary", "nominal", "ordinal", "interval", "ratio"), symmetric=True,
