@@ -417,7 +417,7 @@ def _eval_ceiling_paired(ans, human_names, dims, rubric, opts, raters) -> list[S
         part = _sel(hum, hum["batch"] == g)
         part["sheet"] = hum["sheet"][hum["batch"] == g]
         cols[g] = _series(_unit_scores(part, part, "conv", "conv", nominal=nominal, distinct_items=True,
-                                       item_key="sheet"))
+                                       item_key="item"))
     M = pd.DataFrame(cols)
     vals = M.to_numpy(dtype=float)
     conv_scores = vals[~np.isnan(vals)]
