@@ -89,6 +89,11 @@ def normalise_signals(raw: RawTable, rubric: Rubric, opts: SignalOptions) -> pd.
                  f"name the rating columns after the dimensions ({', '.join(rubric.dimension_names)}) or "
                  "rename them with --map SOURCE=DIMENSION.")
         ids = [c for c in df.columns if c not in dims]
+        canonical = {"_row", "conversation_id", "rater_id", "rater_kind", "task_id", "sample", "confidence"}
+        ignored = [c for c in ids if c not in canonical]
+        if ignored:
+            notes.append(f"--wide: column(s) {', '.join(map(str, ignored))} are not dimensions of "
+                         f"'{rubric.name}' and were ignored")
         long = df.melt(id_vars=ids, value_vars=dims, var_name="dimension", value_name="label")
         blank = _is_blank(long["label"])
         if blank.any():
