@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import IngestError
 
-__all__ = ["RawTable", "read_table", "file_sha256", "FORMATS", "load_json", "short_text", "short_list"]
+__all__ = ["RawTable", "as_raw_table", "read_table", "file_sha256", "FORMATS", "load_json", "short_text", "short_list"]
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
            ".json": "json"}
@@ -225,6 +225,15 @@ def _read_json(path: str, text: str) -> pd.DataFrame:
     df = pd.DataFrame.from_records(obj)
     df["_row"] = range(1, len(obj) + 1)
     return df
+
+
+def as_raw_table(source, source_name: str | None = None) -> RawTable:
+    """A file path read with :func:`read_table`, or a DataFrame taken as it is (rows numbered from 1)."""
+    if isinstance(source, pd.DataFrame):
+        df = source.copy()
+        df["_row"] = range(1, len(df) + 1)
+        return RawTable(source_name or "<DataFrame>", df, "row", None)
+    return read_table(source)
 
 
 def read_table(path: str | Path) -> RawTable:

@@ -181,17 +181,12 @@ def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=No
     renormalize : divide option probabilities by their sum when it is not 1
     score : ``"expected"`` (sum of value x probability) or ``"argmax"`` for rows with probabilities only
     """
-    from ..ingest import RawTable, SignalOptions, normalise_signals, read_table
+    from ..ingest import SignalOptions, as_raw_table, normalise_signals
     from ..rubric import load_rubric
     from ._writes import register_rubric, write_signals
 
     rub = load_rubric(rubric)
-    if isinstance(source, pd.DataFrame):
-        df = source.copy()
-        df["_row"] = range(1, len(df) + 1)
-        raw = RawTable(source_name or "<DataFrame>", df, "row", None)
-    else:
-        raw = read_table(source)
+    raw = as_raw_table(source, source_name)
     opts = SignalOptions(rater_kind=rater_kind, rater_id=rater_id, mapping=dict(mapping or {}), wide=wide,
                          missing_code=missing_code, renormalize=renormalize, score=score, model=model)
     norm = normalise_signals(raw, rub, opts)
@@ -205,15 +200,10 @@ def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=No
 
 def _ingest_conversations(self: Store, source, *, mapping=None, user_kind=None, replace=False, source_name=None):
     """Load conversations (``conversation_id``, ``messages`` as a JSON list of {role, content}, ...)."""
-    from ..ingest import RawTable, normalise_conversations, read_table
+    from ..ingest import as_raw_table, normalise_conversations
     from ._writes import write_conversations
 
-    if isinstance(source, pd.DataFrame):
-        df = source.copy()
-        df["_row"] = range(1, len(df) + 1)
-        raw = RawTable(source_name or "<DataFrame>", df, "row", None)
-    else:
-        raw = read_table(source)
+    raw = as_raw_table(source, source_name)
     norm = normalise_conversations(raw, mapping, user_kind)
     return write_conversations(self, norm, source=raw.path, replace=replace, sha256=raw.sha256,
                                options={"mapping": mapping or {}, "user_kind": user_kind})

@@ -105,6 +105,7 @@ def register_rubric(store: Store, rubric: Rubric) -> None:
 def _record_batch(store: Store, result: LoadResult, *, kind: str, sha256: str | None, rubric: str | None,
                   options: dict | None) -> None:
     if result.n_inserted == 0 and result.n_replaced == 0:
+        result.batch_id = None          # a load that changed nothing records no batch
         return
     result.batch_id = result.batch_id or new_batch_id()
     store.con.execute(
@@ -184,8 +185,6 @@ def write_signals(store: Store, df: pd.DataFrame, *, source: str, kind: str = "s
                         "WHERE c.conversation_id = i.conversation_id AND c.task_id IS NULL")
             con.execute("INSERT INTO tasks (task_id) SELECT DISTINCT task_id FROM _incoming i WHERE task_id IS NOT "
                         "NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = i.task_id)")
-            if result.n_inserted == 0 and result.n_replaced == 0:
-                result.batch_id = None
             _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
         finally:
             con.unregister("_incoming")
@@ -272,8 +271,6 @@ def write_conversations(store: Store, df: pd.DataFrame, *, source: str, kind: st
             result.n_inserted = len(df) - n_existing + n_fill
             result.n_replaced = n_conflicts if replace else 0
             result.n_unchanged = n_existing - n_fill - result.n_replaced
-            if result.n_inserted == 0 and result.n_replaced == 0:
-                result.batch_id = None
             _record_batch(store, result, kind=kind, sha256=sha256, rubric=None, options=options)
         finally:
             con.unregister("_incoming")
