@@ -10,6 +10,7 @@ The same rule aggregates an LLM rater's repeated samples of one unit.
 
 from __future__ import annotations
 
+from ..stats._arrays import unique as _unique
 import numpy as np
 
 __all__ = ["consensus_rows", "group_matrix", "consensus", "leave_one_out"]
@@ -76,7 +77,7 @@ def group_matrix(units: np.ndarray, *cols: np.ndarray):
     u_sorted = units[order]
     starts = np.flatnonzero(np.r_[True, u_sorted[1:] != u_sorted[:-1]])
     counts = np.diff(np.r_[starts, u_sorted.size])
-    for m in np.unique(counts):
+    for m in _unique(counts):
         sel = starts[counts == m]
         idx = order[sel[:, None] + np.arange(m)[None, :]]
         yield u_sorted[sel], [np.asarray(c)[idx] for c in cols]
@@ -85,7 +86,7 @@ def group_matrix(units: np.ndarray, *cols: np.ndarray):
 def consensus(units: np.ndarray, values: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(unit ids, consensus value, number of ratings) per unit, ordered by unit id."""
     units, values = np.asarray(units), np.asarray(values, dtype=float)
-    grid = np.unique(values)
+    grid = _unique(values)
     if units.size and grid.size <= _MAX_COUNT_VALUES:
         idx, ids = _dense(units)
         m = np.bincount(idx, minlength=ids.size)
@@ -114,7 +115,7 @@ def leave_one_out(units: np.ndarray, raters: np.ndarray, values: np.ndarray, lev
     Returns ``(unit, rater, value, others_consensus)`` arrays, one element per rating.
     """
     units, values = np.asarray(units), np.asarray(values, dtype=float)
-    grid = np.unique(values)
+    grid = _unique(values)
     if units.size and grid.size <= _MAX_COUNT_VALUES:
         idx, ids = _dense(units)
         m = np.bincount(idx, minlength=ids.size)

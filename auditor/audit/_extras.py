@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..stats._arrays import unique as _unique
 from ..stats import alt_test as _alt
 from ..stats import calibration as _cal
 from ..stats import confounds as _conf
@@ -310,7 +311,7 @@ def _stability_rows(sig, dim, name, idx, raters, opts, want: _Want) -> list[Stat
     boot = dict(n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method)
     m = sig.rater == idx
     units, samples, values = sig.conv[m], sig.sample[m], sig.value[m]
-    repeated = units.size > np.unique(units).size
+    repeated = units.size > _unique(units).size
     if want("test_retest_alpha") and (repeated or want.explicit("test_retest_alpha")):
         out.append(_stab.retest_alpha(units, samples, values, level=dim.level, option_values=dim.distinct_values,
                                       **boot))

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..stats._arrays import unique as _unique
 from ..errors import AuditorError
 from ..stats import gap
 from ..stats._result import StatRow
@@ -138,7 +139,7 @@ def _answers(store, rubric, dims) -> dict:
         value[m] = gap.rescale_unit(value[m], lo[j], hi[j])
     A["value"] = value
     # item = (conversation, rater, str(sample)) in string order
-    us = np.unique(A["sample"])
+    us = _unique(A["sample"])
     srank = np.empty(us.size, dtype=np.int64)
     srank[sorted(range(us.size), key=lambda i: str(us[i]))] = np.arange(us.size)
     A["srank"] = (srank[np.searchsorted(us, A.pop("sample"))] if us.size else np.zeros(0, dtype=np.int64)).astype(
@@ -247,7 +248,7 @@ def matched_rows(store, sig, rubric, dim, name, raters, ref_idx, opts) -> list[d
     lm &= sig.task >= 0
     if not rm.any():
         return _as_dicts(_nan_rows(names, "no reference answer on a conversation tied to a task"), **ctx)
-    gvals = np.unique(sig.batch[rm])
+    gvals = _unique(sig.batch[rm])
     rows = gap.matched_distribution_stats(sig.task[lm], sig.value[lm], sig.task[rm], sig.batch[rm],
                                           sig.value[rm], level=dim.level, scale_values=dim.distinct_values,
                                           groups=[_batch_label(int(b)) for b in gvals], statistics=names,
@@ -328,11 +329,11 @@ def _eval_matched(ans, name, ref_names, dims, rubric, opts, store, raters) -> li
         return _nan_rows(names, "none of this rater's answers is on a conversation tied to a task")
     if (~np.isnan(ref["value"])).sum() == 0:
         return _nan_rows(names, "no reference answer on a conversation tied to a task")
-    groups = sorted(np.unique(ref["batch"]).tolist())
+    groups = sorted(_unique(ref["batch"]).tolist())
     impute, rng = _impute_spec(dims, opts)
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
     M = _eval_matrix(ref, llm, "task", groups, nominal=nominal, impute=impute, rng=rng)
-    tc = np.unique(llm["task"].astype(np.int64) * (int(llm["conv"].max()) + 1) + llm["conv"])
+    tc = _unique(llm["task"].astype(np.int64) * (int(llm["conv"].max()) + 1) + llm["conv"])
     runs = pd.Series(np.unique(tc // (int(llm["conv"].max()) + 1), return_counts=True)[1])
     miss, tot = _not_answered(store, rubric.name, None, name)
     miss_note = (f"{miss} of {tot} answers of this rater not answered: "
@@ -359,7 +360,7 @@ def _eval_paired(ans, name, ref_names, dims, rubric, opts, store, raters) -> lis
     names = ["eval_score", "eval_score_batch_std"]
     if (~np.isnan(ref["value"])).sum() == 0:
         return _nan_rows(names, "no conversation rated by both this rater and the reference")
-    groups = sorted(np.unique(ref["batch"]).tolist())
+    groups = sorted(_unique(ref["batch"]).tolist())
     impute, rng = _impute_spec(dims, opts)
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
     M = _eval_matrix(ref, llm, "conv", groups, nominal=nominal, impute=impute, rng=rng)
@@ -376,7 +377,7 @@ def _eval_paired(ans, name, ref_names, dims, rubric, opts, store, raters) -> lis
 
 def _eval_ceiling_matched(ans, human_names, dims, rubric, opts, raters) -> list[StatRow]:
     hum = _sel(ans, np.isin(ans["rater"], [raters[n].index for n in human_names]) & (ans["task"] >= 0))
-    batches = sorted(np.unique(hum["batch"]).tolist())
+    batches = sorted(_unique(hum["batch"]).tolist())
     if len(batches) < 2:
         return []
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
@@ -402,7 +403,7 @@ def _eval_ceiling_paired(ans, human_names, dims, rubric, opts, raters) -> list[S
     hum["sheet"] = hum["rater"].astype(np.int64) * ans["n_samples"] + hum["srank"]
     n_sheets = int(hum["sheet"].max()) + 1 if hum["sheet"].size else 1
     ok = ~np.isnan(hum["value"])
-    cs = np.unique(hum["conv"][ok].astype(np.int64) * n_sheets + hum["sheet"][ok])
+    cs = _unique(hum["conv"][ok].astype(np.int64) * n_sheets + hum["sheet"][ok])
     conv_u, per_conv = np.unique(cs // n_sheets, return_counts=True)
     shared = conv_u[per_conv >= 2]
     if shared.size == 0:
@@ -410,7 +411,7 @@ def _eval_ceiling_paired(ans, human_names, dims, rubric, opts, raters) -> list[S
                          "same-conversation human ceiling")
     hum = _sel(hum, np.isin(hum["conv"], shared))
     hum["sheet"] = hum["rater"].astype(np.int64) * ans["n_samples"] + hum["srank"]
-    groups = sorted(np.unique(hum["batch"]).tolist())
+    groups = sorted(_unique(hum["batch"]).tolist())
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
     cols = {}
     for g in groups:
@@ -541,7 +542,7 @@ def _dimension_ceilings(store, rubric, dims, human_idx, opts) -> list[dict]:
         m = np.isin(sig.rater, human_idx) & ~np.isin(sig.conv, drop) & (sig.task >= 0)
         if not m.any():
             continue
-        gvals = np.unique(sig.batch[m])
+        gvals = _unique(sig.batch[m])
         rows = gap.matched_distribution_between(sig.task[m], sig.batch[m], sig.value[m], level=dim.level,
                                                 scale_values=dim.distinct_values,
                                                 groups=[_batch_label(int(b)) for b in gvals],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..stats._arrays import unique as _unique
 from ..audit import _fetch
 from ..errors import AuditorError
 from ..stats._paired_boot import DenseUnits, bootstrap_tables, unit_types
@@ -336,7 +337,7 @@ def paired_difference(store, a: str, b: str, *, rubric: str | None = None, dimen
                 lst.append(v)
         if len(pooled[0]) > 1:
             u, xa, xb, y = (np.concatenate(p) for p in pooled)
-            nu = int(np.unique(u).size)
+            nu = int(_unique(u).size)
             note = (f"all dimensions rescaled to [0, 1] by their option range and pooled; interval; A - B on {nu} "
                     f"conversations ({u.size} pairs each), resampled jointly ({ci_text})")
             pnames = [nm for nm in POOLED_DIFF_STATISTICS if statistics is None or nm in statistics]

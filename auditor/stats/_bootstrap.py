@@ -18,6 +18,8 @@ from typing import Callable
 import numpy as np
 from scipy import stats as _st
 
+from ._arrays import unique_rows
+
 __all__ = ["BootResult", "bootstrap_sums", "bootstrap_codes", "confidence_interval"]
 
 Finalize = Callable[[np.ndarray], np.ndarray]
@@ -161,7 +163,7 @@ def bootstrap_sums(contrib: np.ndarray, finalize: Finalize, *, n_boot: int = 100
     if counts is None:
         counts = np.ones(C.shape[0])
         if compress and C.shape[0] > 1:
-            C, counts = np.unique(C, axis=0, return_counts=True)
+            C, counts = unique_rows(C)
     counts = np.asarray(counts, dtype=float)
     n_units = int(counts.sum())
     total = counts @ C

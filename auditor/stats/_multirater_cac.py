@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as _st
 
+from ._arrays import unique as _unique
 from ._multirater_data import UnitTypes
 
 __all__ = ["WEIGHT_SCHEMES", "weight_matrix", "category_index", "cac_contributions", "cac_finalize",
@@ -74,7 +75,7 @@ def category_index(values: np.ndarray, categories) -> tuple[np.ndarray, np.ndarr
         cats = obs.copy()
     else:
         cats = np.asarray(categories, dtype=float).ravel()
-        cats = np.unique(cats[~np.isnan(cats)])
+        cats = _unique(cats[~np.isnan(cats)])
     idx = np.searchsorted(cats, obs)
     bad = (idx >= cats.size) | (cats[np.minimum(idx, cats.size - 1)] != obs) if cats.size else np.ones(obs.size, bool)
     if np.any(bad):

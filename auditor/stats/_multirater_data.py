@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._arrays import unique as _unique
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -216,7 +217,7 @@ def counts_to_types(counts, values=None, *, compress: bool = True) -> UnitTypes:
         raise ValueError(f"values must have one entry per count column ({c.shape[1]}), got {vals.shape}")
     if np.any(np.diff(vals) <= 0):
         order = np.argsort(vals)
-        if np.unique(vals).size != vals.size:
+        if _unique(vals).size != vals.size:
             raise ValueError("values of the count columns must be distinct")
         vals, c = vals[order], c[:, order]
     c = c[c.sum(axis=1) > 0]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from ._arrays import unique as _unique
 import numpy as np
 from scipy import sparse
 
@@ -82,7 +83,7 @@ class PairedGrid:
         self.cx = np.asarray(cx, dtype=np.int64)
         self.cy = np.asarray(cy, dtype=np.int64)
         self.level = level
-        self.option_values = None if option_values is None else np.unique(np.asarray(option_values, float))
+        self.option_values = None if option_values is None else _unique(np.asarray(option_values, float))
         self.kappa_weights_from = kappa_weights_from
 
     # ---- sizes and per-cell values -------------------------------------------------------------------

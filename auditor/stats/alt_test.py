@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from ._arrays import unique as _unique
 from ._bootstrap import bootstrap_sums
 from ._registry import register
 from ._result import StatRow
@@ -147,7 +148,7 @@ def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accurac
     llm_value = np.asarray(llm_value, dtype=float)
     ok = ~np.isnan(llm_value)
     llm_item, llm_value = llm_item[ok], llm_value[ok]
-    if np.unique(llm_item).size != llm_item.size:
+    if _unique(llm_item).size != llm_item.size:
         raise ValueError("llm_item must hold one annotation per item (aggregate repeated samples first)")
     if _has_duplicate_pairs(item, rater):
         raise ValueError("more than one rating for an (item, human) pair; aggregate them first")
@@ -266,7 +267,7 @@ def alt_test_statistics(item, rater, value, llm_item, llm_value, *, level: str, 
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.mean(s[:, :H] / s[:, H:], axis=1)
 
-    from .calibration import unique_rows
+    from ._arrays import unique_rows
 
     Cu, cnt = unique_rows(C) if C.shape[0] > 1 else (C, None)
     boot = bootstrap_sums(Cu, finalize, n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence,

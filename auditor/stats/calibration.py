@@ -50,29 +50,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._arrays import unique as _unique, unique_rows
 from ._bootstrap import bootstrap_sums
 from ._registry import register
 from ._result import StatRow
 
-
-def unique_rows(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``numpy.unique(C, axis=0, return_counts=True)`` (same rows, same order, same counts), faster: each column is
-    coded by its sorted distinct values and the codes combined into one integer key (column 0 most significant),
-    so one 1-D sort of integers replaces the sort of structured rows. Falls back to numpy with NaNs (numpy keeps
-    every NaN row apart) or when the key would overflow."""
-    C = np.asarray(C, dtype=float)
-    if C.ndim != 2 or C.shape[0] < 2 or C.shape[1] == 0 or np.isnan(C).any():
-        return np.unique(C, axis=0, return_counts=True)
-    key = np.zeros(C.shape[0], dtype=np.int64)
-    span = 1
-    for j in range(C.shape[1]):
-        u, inv = np.unique(C[:, j], return_inverse=True)
-        span *= u.size
-        if span >= 2 ** 62:
-            return np.unique(C, axis=0, return_counts=True)
-        key = key * u.size + inv.ravel()
-    _, first, counts = np.unique(key, return_index=True, return_counts=True)
-    return C[first], counts
 
 __all__ = ["CALIBRATION_STATISTICS", "N_BINS", "bin_equal_width", "bin_equal_mass", "reliability_diagram",
            "expected_calibration_error", "brier_decomposition", "calibration_statistics", "human_mean_by_llm_level",
@@ -332,7 +314,7 @@ def calibration_statistics(confidence, correct, forecast=None, outcome=None, *, 
         F, O = _as_forecast(forecast, outcome)
     if not (c.size == y.size == F.shape[0]):
         raise ValueError("confidence, correct and forecast need one element per forecast")
-    n_units = int(np.unique(units).size) if units is not None else int(c.size)
+    n_units = int(_unique(units).size) if units is not None else int(c.size)
     if c.size == 0:
         return [StatRow(s, np.nan, n=0, note="undefined: no forecast with a human reference") for s in names]
     b_w = bin_equal_width(c, n_bins)
@@ -351,7 +333,7 @@ def calibration_statistics(confidence, correct, forecast=None, outcome=None, *, 
                           _brier_finalize(s[:, pw + pm:], layout)])
 
     # grouping identical units pays off only for discrete forecasts
-    discrete = np.unique(c).size * 2 <= c.size
+    discrete = _unique(c).size * 2 <= c.size
     Cu, cnt = unique_rows(C[:, used]) if discrete and C.shape[0] > 1 else (C[:, used], None)
     res = bootstrap_sums(Cu, finalize, n_boot=n_boot, seed=seed, method=ci_method,
                          confidence=confidence_level, counts=cnt, compress=False)

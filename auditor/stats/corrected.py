@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
+from ._arrays import unique_rows
 from ._bootstrap import bootstrap_sums, confidence_interval
 from ._registry import register
 from ._result import StatRow
@@ -139,7 +140,6 @@ def naive_llm_mean(yhat_all, *, n_boot: int = 1000, seed: int | None = 0, ci_met
     f = _vec(yhat_all, "yhat_all")
     if f.size == 0:
         return StatRow("naive_llm_mean", np.nan, n=0, note="undefined: the LLM rated no conversation")
-    from .calibration import unique_rows
 
     C = np.column_stack([f, np.ones_like(f)])
     Cu, cnt = unique_rows(C) if C.shape[0] > 1 else (C, None)
@@ -161,7 +161,7 @@ def _stratified_boot(strata: list[np.ndarray], finalize, n_boot: int, seed, ci_m
     for C in strata:
         if C.shape[0] == 0:
             continue
-        U, cnt = np.unique(C, axis=0, return_counts=True)
+        U, cnt = unique_rows(C)
         w = rng.multinomial(C.shape[0], cnt / cnt.sum(), size=n_boot).astype(float)
         sums += w @ U
     with np.errstate(all="ignore"):
@@ -170,7 +170,7 @@ def _stratified_boot(strata: list[np.ndarray], finalize, n_boot: int, seed, ci_m
     jk = jw = None
     if ci_method == "bca":
         rows = np.vstack([C for C in strata if C.shape[0]])
-        U, cnt = np.unique(rows, axis=0, return_counts=True)
+        U, cnt = unique_rows(rows)
         with np.errstate(all="ignore"):
             jk = finalize(total[None, :] - U).reshape(U.shape[0], -1)
         jw = cnt

@@ -31,6 +31,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._arrays import unique as _unique
 from ._bootstrap import bootstrap_sums
 from ._registry import register
 from ._result import StatRow
@@ -248,7 +249,7 @@ def eval_unit_scores_codes(ur, ir, dr, vr, uo, io, do, vo, *, n_units: int, n_it
         unit_item = np.flatnonzero(present_ui)
         del present_ui
     if unit_item is None:
-        unit_item = np.unique(uo * n_items + io)
+        unit_item = _unique(uo * n_items + io)
     oi_unit, oi_item = np.divmod(unit_item, n_items)
     counts = np.bincount(oi_unit, minlength=U)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -649,7 +650,7 @@ def _distribution_stats(n, Pa, Pb, Lp, Sp, v):
 
 
 def _value_axis(values, scale_values):
-    v = np.unique(np.concatenate([np.asarray(scale_values if scale_values is not None else [], dtype=float),
+    v = _unique(np.concatenate([np.asarray(scale_values if scale_values is not None else [], dtype=float),
                                   np.asarray(values, dtype=float)]))
     return v
 
@@ -687,10 +688,10 @@ def matched_distribution_stats(llm_unit, llm_value, ref_unit, ref_group, ref_val
     llm_unit, ref_unit = np.asarray(llm_unit), np.asarray(ref_unit)
     llm_value, ref_value = np.asarray(llm_value, dtype=float), np.asarray(ref_value, dtype=float)
     ref_group = np.asarray(ref_group)
-    gvals = np.unique(ref_group)
+    gvals = _unique(ref_group)
     G = gvals.size
     labels = _labels(groups, G, "group ") if groups is not None else [str(g) for g in gvals]
-    units = np.intersect1d(np.unique(llm_unit), np.unique(ref_unit))
+    units = np.intersect1d(_unique(llm_unit), _unique(ref_unit))
     if units.size == 0:
         return [StatRow(s, np.nan, n=0, note="undefined: no task has answers from both the LLM and the reference")
                 for s in names]
@@ -759,14 +760,14 @@ def matched_distribution_between(ref_unit, ref_group, ref_value, *, level: str, 
     names = [s for s in ("wasserstein", "js_divergence") if level in _LEVELS_OF[s]
              and (not statistics or s in statistics)]
     ref_group = np.asarray(ref_group)
-    gvals = np.unique(ref_group)
+    gvals = _unique(ref_group)
     G = gvals.size
     pairs = _pairs_of(G)
     if not names or not pairs:
         return []
     labels = _labels(groups, G, "group ") if groups is not None else [str(g) for g in gvals]
     ref_unit, ref_value = np.asarray(ref_unit), np.asarray(ref_value, dtype=float)
-    units = np.unique(ref_unit)
+    units = _unique(ref_unit)
     v = _value_axis(ref_value, scale_values)
     K = v.size
     if K > MAX_CATEGORIES:

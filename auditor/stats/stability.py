@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._arrays import unique as _unique, unique_rows
 from ._bootstrap import bootstrap_sums
 from ._registry import register
 from ._result import StatRow
@@ -46,7 +47,7 @@ def _share(flags: np.ndarray, name: str, note: str, n_boot, seed, ci_method, con
 
 
 def _samples_per_unit(units, samples):
-    key = np.unique(np.column_stack([np.asarray(units), np.asarray(samples)]), axis=0)
+    key, _ = unique_rows(np.column_stack([np.asarray(units), np.asarray(samples)]))
     u, k = np.unique(key[:, 0], return_counts=True)
     return u, k
 
@@ -135,7 +136,7 @@ def position_consistency(units, original, swapped_units, swapped, *, n_boot: int
     u1, v1 = np.asarray(units), np.asarray(original, dtype=float)
     u2, v2 = np.asarray(swapped_units), np.asarray(swapped, dtype=float)
     for u in (u1, u2):
-        if np.unique(u).size != u.size:
+        if _unique(u).size != u.size:
             raise ValueError("one verdict per conversation and order: aggregate repeated samples first")
     common, i1, i2 = np.intersect1d(u1, u2, return_indices=True)
     if common.size == 0:

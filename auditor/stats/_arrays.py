@@ -1,0 +1,63 @@
+"""Fast exact replacements for ``numpy.unique`` on the large arrays an audit handles.
+
+* ``unique(x)``: numpy >= 2.3 answers a bare ``np.unique(x)`` with a hash table that is ~30x slower than its
+  sort path when most values are distinct (2.5 s against 0.07 s for 3M integers with numpy 2.4); asking for
+  counts forces the sort path. Same result, same order.
+* ``unique_rows(C)``: ``np.unique(C, axis=0, return_counts=True)`` sorts the rows as opaque byte strings (seconds
+  for 1M rows). Here each column is coded by the rank of its value among the column's distinct values (a hash
+  factorisation, sorting only the distinct values) and the codes are combined into one integer key, column 0
+  most significant, so rows come out in the same lexicographic order with the same counts. ``-0.0`` and ``0.0``
+  are one value here (numpy's byte comparison keeps them apart); rows holding NaN fall back to numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["unique", "unique_rows", "factorize_sorted"]
+
+_KEY_LIMIT = 2 ** 62
+
+
+def unique(x) -> np.ndarray:
+    """The sorted distinct values of ``x`` (flattened), as ``np.unique(x)``."""
+    return np.unique(np.asarray(x), return_counts=True)[0]
+
+
+def factorize_sorted(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, sorted distinct values): ``codes[i]`` is the rank of ``col[i]`` among the distinct values."""
+    codes, uniques = pd.factorize(np.asarray(col), sort=True, use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), np.asarray(uniques)
+
+
+def unique_rows(C, *, return_inverse: bool = False):
+    """``np.unique(C, axis=0, return_counts=True[, return_inverse=True])`` for a 2-D array, in O(n) hashing.
+
+    Returns ``(rows, counts)`` or ``(rows, counts, inverse)`` (``inverse[i]`` = the row of ``rows`` equal to
+    ``C[i]``); rows in lexicographic order, as numpy's.
+    """
+    C = np.asarray(C)
+    if C.ndim != 2:
+        raise ValueError(f"unique_rows needs a 2-D array; got shape {C.shape}")
+    n, p = C.shape
+    if n < 2 or p == 0 or (C.dtype.kind in "fc" and np.isnan(C).any()):
+        out = np.unique(C, axis=0, return_counts=True, return_inverse=True)
+        rows, inv, counts = out
+        return (rows, counts, np.asarray(inv).ravel()) if return_inverse else (rows, counts)
+    key = np.zeros(n, dtype=np.int64)
+    span = 1
+    for j in range(p):
+        codes, vals = factorize_sorted(C[:, j])
+        if span * vals.size >= _KEY_LIMIT:          # renumber the key so far densely (keeps its order)
+            key, kv = factorize_sorted(key)
+            span = kv.size
+        key = key * vals.size + codes
+        span *= vals.size
+    inverse, _ = factorize_sorted(key)
+    k = int(inverse.max()) + 1
+    counts = np.bincount(inverse, minlength=k)
+    first = np.empty(k, dtype=np.int64)
+    first[inverse[::-1]] = np.arange(n - 1, -1, -1)     # the first row of each group
+    rows = C[first]
+    return (rows, counts, inverse) if return_inverse else (rows, counts)
