@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from auditor.stats import _paired_boot, _paired_table, paired
+from auditor.stats import _bootstrap, _paired_boot, _paired_table, paired
 from auditor.stats._bootstrap import bootstrap_codes
 from auditor.stats._paired_boot import bootstrap_tables, unit_types
 from auditor.stats._paired_grid import PairedGrid, tabulate_pairs
@@ -341,6 +341,32 @@ def test_continuous_fallback_above_the_table_limit(monkeypatch):
     assert ordinal["krippendorff_alpha"].value == pytest.approx(ref, abs=1e-9)
     ratio = paired_statistics(np.abs(x), np.abs(y), level="ratio", statistics=["krippendorff_alpha"])[0]
     assert np.isnan(ratio.value) and "not computed" in ratio.note
+
+
+def test_moment_statistics_get_a_delta_interval_when_units_hold_many_distinct_pair_sets(monkeypatch):
+    # units of 4 pairs on a 5-point scale: almost every unit is its own type, so each resample would count n drawn
+    # units; above ANALYTIC_ABOVE the moment statistics switch to the delta method, the others keep the bootstrap
+    rng = np.random.default_rng(3)
+    n_units = 1500
+    y = rng.integers(1, 6, 4 * n_units).astype(float)
+    x = np.clip(y + rng.integers(-1, 3, y.size), 1, 5)
+    units = np.repeat(np.arange(n_units), 4)
+    kw = dict(level="ordinal", units=units, option_values=LIKERT, n_boot=400, seed=5)
+    boot = rows_by_name(paired_statistics(x, y, **kw))
+    monkeypatch.setattr(paired, "ANALYTIC_ABOVE", 10_000)
+    monkeypatch.setattr(_bootstrap, "ANALYTIC_ABOVE", 10_000)
+    delta = rows_by_name(paired_statistics(x, y, **kw))
+    moment = ["pearson", "mae", "rmse", "mean_diff", "leniency_rate", "severity_rate", "adjacent_agreement",
+              "variance_ratio", "icc"]
+    for name in moment:
+        assert delta[name].value == pytest.approx(boot[name].value, abs=1e-12), name
+        assert "delta-method" in delta[name].note and "bootstrap" not in delta[name].note.split(";")[1], name
+        # the normal interval and the percentile bootstrap agree closely at this size (both ~ the same SE)
+        w_boot, w_delta = boot[name].ci_high - boot[name].ci_low, delta[name].ci_high - delta[name].ci_low
+        assert w_delta == pytest.approx(w_boot, rel=0.2), name
+    for name in ("cohen_kappa", "krippendorff_alpha", "spearman"):     # not moment statistics: unchanged
+        assert delta[name].value == boot[name].value and delta[name].ci_low == boot[name].ci_low, name
+        assert "delta" not in delta[name].note
 
 
 def test_large_discrete_input_is_fast_enough():

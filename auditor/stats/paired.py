@@ -39,7 +39,8 @@ import pandas as pd
 from scipy import stats as _st
 
 from . import _paired_table  # noqa: F401  (registers the paired statistics)
-from ._paired_boot import DenseUnits, bootstrap_tables, unit_types
+from ._bootstrap import ANALYTIC_ABOVE, bootstrap_sums
+from ._paired_boot import DenseUnits, bootstrap_tables, counts_indices, unit_types
 from ._paired_continuous import MAX_TABLE_CELLS, MOMENT_STATS, finalize_moments, moment_contributions, rank_statistic
 from ._paired_grid import LEVELS, MAX_DENSE_CELLS, PairedGrid, tabulate_pairs
 from ._paired_table import ALPHA_COINCIDENCE_MAX_VALUES, STAT_NAMES, TableBatch
@@ -305,6 +306,15 @@ def _table_path(names, x, y, cell, unit_codes, grid, ctx, n_boot, seed, ci_metho
     if not todo:
         return rows
     types = unit_types(cell, grid.n_cells, unit_codes)
+    if n_boot > 0 and counts_indices(types) and n_boot * types.n_units > ANALYTIC_ABOVE:
+        # nearly every unit is its own type (several pairs per unit): each resample would count n drawn units
+        moment = [n for n in todo if _is_moment(n, ctx.level)]
+        if moment:
+            rows.update(_moment_rows(moment, x, y, unit_codes, grid, ctx, n_boot, seed, ci_method, confidence,
+                                     f"{types.n_types:,} distinct unit contributions", analytic=True))
+            todo = [n for n in todo if n not in moment]
+            if not todo:
+                return rows
     size = grid.gv.size
     row_size = max(grid.n_cells, grid.xv.size + grid.yv.size,
                    size * size if size <= ALPHA_COINCIDENCE_MAX_VALUES else size)
@@ -339,6 +349,10 @@ def _analytic_row(name, x, y, ctx, confidence, why_analytic: str) -> StatRow:
     return StatRow(name, float(value), float(lo), float(hi), ctx.n_units, ctx.note(name, reason, method=method))
 
 
+def _is_moment(name: str, level: str) -> bool:
+    return name in MOMENT_STATS and (name != "krippendorff_alpha" or level == "interval")
+
+
 def _continuous_path(names, x, y, unit_codes, grid, ctx, n_boot, seed, ci_method, confidence):
     rows: dict[str, StatRow] = {}
     moment_names = []
@@ -348,17 +362,36 @@ def _continuous_path(names, x, y, unit_codes, grid, ctx, n_boot, seed, ci_method
         reason = _not_applicable(name, ctx.level) or (spec.extra.get("precheck") or (lambda g: None))(grid)
         if reason:
             rows[name] = _nan_row(name, ctx, reason)
-        elif name in MOMENT_STATS and (name != "krippendorff_alpha" or ctx.level == "interval"):
+        elif _is_moment(name, ctx.level):
             moment_names.append(name)
         else:
             rows[name] = _analytic_row(name, x, y, ctx, confidence, why_analytic)
-    if not moment_names:
-        return rows
+    if moment_names:
+        rows.update(_moment_rows(moment_names, x, y, unit_codes, grid, ctx, n_boot, seed, ci_method, confidence,
+                                 why_analytic))
+    return rows
+
+
+def _moment_rows(names, x, y, unit_codes, grid, ctx, n_boot, seed, ci_method, confidence, why: str, *,
+                 analytic: bool = False) -> dict[str, StatRow]:
+    """Moment statistics from per-unit moment sums: bootstrapped, or (``analytic``, when resampling them would
+    cost more than ``ANALYTIC_ABOVE`` resamples x distinct contributions) a delta-method normal interval."""
     contrib = moment_contributions(x, y, grid.center, unit_codes, ctx.n_units)
-    res = bootstrap_tables(DenseUnits(contrib), finalize_moments(moment_names), n_boot=n_boot, seed=seed,
-                           method=ci_method, confidence=confidence, row_size=contrib.shape[1])
+    finalize = finalize_moments(names)
+    if analytic:
+        res = bootstrap_sums(contrib, finalize, n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence,
+                             allow_analytic=True)
+    else:
+        res = bootstrap_tables(DenseUnits(contrib), finalize, n_boot=n_boot, seed=seed, method=ci_method,
+                               confidence=confidence, row_size=contrib.shape[1])
+    if res.method == "delta":
+        method = (f"delta-method normal interval over per-unit moment sums ({why}; {ctx.n_units} units: "
+                  f"B x contributions above {ANALYTIC_ABOVE:,}, resampling skipped)")
+    else:
+        method = f"{ctx.interval_text()} of per-unit moment sums ({why})"
     x_const, y_const = grid.xv.size == 1, grid.yv.size == 1
-    for j, name in enumerate(moment_names):
+    rows = {}
+    for j, name in enumerate(names):
         value, lo, hi = float(res.value[j]), float(res.ci_low[j]), float(res.ci_high[j])
         reason = ""
         if (name == "pearson" and (x_const or y_const) or name == "icc" and x_const and y_const
@@ -368,7 +401,6 @@ def _continuous_path(names, x, y, unit_codes, grid, ctx, n_boot, seed, ci_method
             reason = ("x is constant" if x_const else "y is constant" if y_const else "no variation") + \
                 f": {name} undefined"
         n_invalid = int(res.n_invalid[j]) if not np.isnan(value) else 0
-        method = f"{ctx.interval_text()} of per-unit moment sums ({why_analytic})"
         rows[name] = StatRow(name, value, lo, hi, ctx.n_units, ctx.note(name, reason, method=method,
                                                                           n_invalid=n_invalid))
     return rows
