@@ -19,7 +19,7 @@ from ._arrays import unique as _unique
 from ._bootstrap import _CHUNK_ELEMENTS as _INDEX_CHUNK_ELEMENTS
 from ._bootstrap import _MAX_TYPES_MULTINOMIAL, BootResult, confidence_interval
 
-__all__ = ["DenseUnits", "UnitTypes", "bootstrap_tables", "counts_indices", "resampled_tables", "unit_types"]
+__all__ = ["DenseUnits", "UnitTypes", "bootstrap_tables", "resampled_tables", "unit_types"]
 
 # a multinomial draw costs ~O(types), counting drawn indices ~O(units): count indices when types > units / 4
 MULTINOMIAL_UNITS_PER_TYPE = 4
@@ -140,13 +140,6 @@ def unit_types(cell: np.ndarray, n_cells: int, unit: np.ndarray | None = None) -
     return UnitTypes(np.concatenate(counts).astype(float), cells, n_cells)
 
 
-def counts_indices(types: UnitTypes | DenseUnits) -> bool:
-    """Whether resamples of ``types`` are drawn by counting n unit indices each (work ~ B * n units), because
-    there are too many unit types for a multinomial over types (work ~ B * types)."""
-    n = types.n_units
-    return types.n_types > min(_MAX_TYPES_MULTINOMIAL, max(MULTINOMIAL_MIN_TYPES, n // MULTINOMIAL_UNITS_PER_TYPE))
-
-
 def _draw_type_counts(types: UnitTypes | DenseUnits, n_boot: int, rng: np.random.Generator,
                       rows: int) -> Iterator[np.ndarray]:
     """Resampled type counts in chunks of at most ``rows`` resamples.
@@ -155,7 +148,7 @@ def _draw_type_counts(types: UnitTypes | DenseUnits, n_boot: int, rng: np.random
     otherwise each resample counts n drawn unit indices, which is exact too and cheaper when types ~ units.
     """
     n = types.n_units
-    if not counts_indices(types):
+    if types.n_types <= min(_MAX_TYPES_MULTINOMIAL, max(MULTINOMIAL_MIN_TYPES, n // MULTINOMIAL_UNITS_PER_TYPE)):
         p = types.counts / n
         for b0 in range(0, n_boot, rows):
             yield rng.multinomial(n, p, size=min(rows, n_boot - b0)).astype(float)

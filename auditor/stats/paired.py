@@ -40,7 +40,7 @@ from scipy import stats as _st
 
 from . import _paired_table  # noqa: F401  (registers the paired statistics)
 from ._bootstrap import ANALYTIC_ABOVE, bootstrap_sums
-from ._paired_boot import DenseUnits, bootstrap_tables, counts_indices, unit_types
+from ._paired_boot import DenseUnits, bootstrap_tables, unit_types
 from ._paired_continuous import MAX_TABLE_CELLS, MOMENT_STATS, finalize_moments, moment_contributions, rank_statistic
 from ._paired_grid import LEVELS, MAX_DENSE_CELLS, PairedGrid, tabulate_pairs
 from ._paired_table import ALPHA_COINCIDENCE_MAX_VALUES, STAT_NAMES, TableBatch
@@ -306,8 +306,9 @@ def _table_path(names, x, y, cell, unit_codes, grid, ctx, n_boot, seed, ci_metho
     if not todo:
         return rows
     types = unit_types(cell, grid.n_cells, unit_codes)
-    if n_boot > 0 and counts_indices(types) and n_boot * types.n_units > ANALYTIC_ABOVE:
-        # nearly every unit is its own type (several pairs per unit): each resample would count n drawn units
+    if n_boot > 0 and unit_codes is not None and n_boot * types.n_types > ANALYTIC_ABOVE:
+        # units holding several pairs in many distinct combinations (the pooled 'all' rows: 8 pairs per unit):
+        # drawing B resamples over that many unit types costs more than ANALYTIC_ABOVE draws
         moment = [n for n in todo if _is_moment(n, ctx.level)]
         if moment:
             rows.update(_moment_rows(moment, x, y, unit_codes, grid, ctx, n_boot, seed, ci_method, confidence,
