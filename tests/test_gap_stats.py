@@ -302,3 +302,31 @@ def test_registry_entries():
         assert _registry.get(name).kind == "paired"        # a lookup by name alone still finds the paired one
     assert _registry.get("outcome_ece").higher_is_better is False
     assert _registry.get("eval_score").maximum == 100.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("distinct", [False, True])
+def test_eval_sheet_scores_equal_the_pair_by_pair_computation(seed, distinct):
+    # units with fixed sheet slots (rater x sample), answers missing at random, absent sheets, a nominal dim
+    rng = np.random.default_rng(seed)
+    U, K, D = 40, 5, 4
+    S = rng.integers(0, 5, size=(U, K, D)) / 4.0
+    S[rng.random((U, K, D)) < 0.25] = np.nan
+    present = rng.random((U, K)) < 0.8
+    S[~present] = np.nan
+    S[present & (rng.random((U, K)) < 0.1)] = np.nan      # a sheet that exists with nothing answered
+    nominal = np.array([False, True, False, False])
+    ref_slots, other_slots = ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4]) if distinct else ([0, 1, 2], [3, 4])
+    got = gap.eval_sheet_scores(S, present, ref_slots, other_slots, nominal=nominal, distinct_items=distinct)
+    # the same answers as long rows: item = unit * K + slot; every existing sheet has one row per dim
+    u, k, d = np.nonzero(np.broadcast_to(present[:, :, None], S.shape))
+    item, val = u * K + k, S[u, k, d]
+    r, o = np.isin(k, ref_slots) & ~np.isnan(val), np.isin(k, other_slots)
+    want = gap.eval_unit_scores_codes(u[r], item[r], d[r], val[r], u[o], item[o], d[o], val[o], n_units=U,
+                                      n_items=U * K, n_dims=D, nominal=nominal, distinct_items=distinct)
+    assert got is not None and want is not None
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(got[2], want[2])
+    np.testing.assert_array_equal(got[3], want[3])
+    assert np.isfinite(got[1]).sum() > U // 2

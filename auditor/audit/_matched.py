@@ -300,6 +300,72 @@ def _eval_matrix(ref: dict, other: dict, unit: str, groups, *, nominal, impute, 
     return M
 
 
+_DENSE_SHEET_CELLS = 64_000_000     # conversations x sheet slots x dimensions held densely (8 bytes each)
+
+
+def _sheets(ans: dict, rater_idx: list[int], n_dims: int):
+    """The answer sheets of ``rater_idx`` per conversation, densely: ``S`` (conversations, slots, dims) rescaled
+    answers (NaN = none), ``present`` (conversations, slots) and each rater's slots; slot = (rater, sample) in
+    item order. None when the dense array would exceed ``_DENSE_SHEET_CELLS``."""
+    rater_idx = sorted(set(rater_idx))
+    n_s = ans["n_samples"]
+    U = int(ans["conv"].max()) + 1 if ans["conv"].size else 0
+    K = len(rater_idx) * n_s
+    if U == 0 or U * K * n_dims > _DENSE_SHEET_CELLS:
+        return None
+    lut = np.full(max(ans["n_raters"], max(rater_idx) + 1), -1, dtype=np.int64)
+    lut[rater_idx] = np.arange(len(rater_idx))
+    slot = lut[ans["rater"]]
+    rows = np.flatnonzero(slot >= 0)
+    slot = slot[rows] * n_s + ans["srank"][rows]
+    conv = ans["conv"][rows]
+    S = np.full((U, K, n_dims), np.nan)
+    S[conv, slot, ans["dim"][rows]] = ans["value"][rows]
+    present = np.zeros((U, K), dtype=bool)
+    present[conv, slot] = True
+    slots = {r: list(range(i * n_s, (i + 1) * n_s)) for i, r in enumerate(rater_idx)}
+    return S, present, slots
+
+
+def _conv_batch(ans: dict, n_units: int) -> np.ndarray:
+    out = np.full(n_units, -1, dtype=np.int64)
+    out[ans["conv"]] = ans["batch"]
+    return out
+
+
+def _sheet_matrix(ans, ref_idx, other_idx, n_dims, nominal, *, distinct_items=False, min_answered=0):
+    """(conversations x human batches) per-conversation Eval from :func:`_sheets` (paired design, no imputation):
+    the same matrix as :func:`_eval_matrix` builds pair by pair. ``min_answered`` keeps only conversations with at
+    least that many answered reference sheets. None when the sheets are too large to hold densely."""
+    sh = _sheets(ans, list(ref_idx) + list(other_idx), n_dims)
+    if sh is None:
+        return None
+    S, present, slots = sh
+    ref_slots = [k for r in sorted(set(ref_idx)) for k in slots[r]]
+    other_slots = [k for r in sorted(set(other_idx)) for k in slots[r]]
+    nom = np.zeros(n_dims, dtype=bool)
+    nom[list(nominal)] = True
+    res = gap.eval_sheet_scores(S, present, ref_slots, other_slots, nominal=nom, distinct_items=distinct_items)
+    batch = _conv_batch(ans, S.shape[0])
+    keep = np.ones(S.shape[0], dtype=bool)
+    if min_answered:
+        keep = (~np.isnan(S[:, ref_slots, :])).any(axis=2).sum(axis=1) >= min_answered
+        groups = sorted(_unique(batch[keep]).tolist()) if keep.any() else []
+    else:       # the batches of conversations with a reference sheet and another sheet (as the pair path)
+        both = present[:, ref_slots].any(axis=1) & present[:, other_slots].any(axis=1)
+        groups = sorted(_unique(batch[both]).tolist())
+    del S, present
+    cols = {}
+    for g in groups:
+        if res is None:
+            cols[g] = pd.Series([], dtype=float)
+            continue
+        units, score = res[0], res[1]
+        m = (batch[units] == g) & keep[units]
+        cols[g] = pd.Series(score[m], index=units[m])
+    return pd.DataFrame(cols)
+
+
 def _impute_spec(rubric_dims, opts):
     if not opts.extra.get("eval_impute"):
         return None, None
@@ -352,18 +418,22 @@ def _eval_matched(ans, name, ref_names, dims, rubric, opts, store, raters) -> li
 def _eval_paired(ans, name, ref_names, dims, rubric, opts, store, raters) -> list[StatRow]:
     idx = raters[name].index
     ref_idx = [raters[n].index for n in ref_names]
-    is_llm = ans["rater"] == idx
-    llm = _sel(ans, is_llm)
-    rated = np.zeros(int(ans["conv"].max()) + 1 if ans["conv"].size else 0, dtype=bool)
-    rated[llm["conv"]] = True
-    ref = _sel(ans, np.isin(ans["rater"], ref_idx) & ~is_llm & rated[ans["conv"]])
     names = ["eval_score", "eval_score_batch_std"]
-    if (~np.isnan(ref["value"])).sum() == 0:
-        return _nan_rows(names, "no conversation rated by both this rater and the reference")
-    groups = sorted(_unique(ref["batch"]).tolist())
     impute, rng = _impute_spec(dims, opts)
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
-    M = _eval_matrix(ref, llm, "conv", groups, nominal=nominal, impute=impute, rng=rng)
+    M = None if impute else _sheet_matrix(ans, [r for r in ref_idx if r != idx], [idx], len(dims), nominal)
+    if M is None:
+        is_llm = ans["rater"] == idx
+        llm = _sel(ans, is_llm)
+        rated = np.zeros(int(ans["conv"].max()) + 1 if ans["conv"].size else 0, dtype=bool)
+        rated[llm["conv"]] = True
+        ref = _sel(ans, np.isin(ans["rater"], ref_idx) & ~is_llm & rated[ans["conv"]])
+        if (~np.isnan(ref["value"])).sum() == 0:
+            return _nan_rows(names, "no conversation rated by both this rater and the reference")
+        groups = sorted(_unique(ref["batch"]).tolist())
+        M = _eval_matrix(ref, llm, "conv", groups, nominal=nominal, impute=impute, rng=rng)
+    if M.empty or not np.isfinite(M.to_numpy(dtype=float)).any():
+        return _nan_rows(names, "no conversation rated by both this rater and the reference")
     miss, tot = _not_answered(store, rubric.name, None, name)
     prefix = (f"paired: the LLM and the human on the same conversation; {_EVAL_DEF}; per conversation averaged "
               f"over the LLM's samples and the humans who rated it; groups = the conversations' human batches; "
@@ -398,28 +468,14 @@ def _eval_ceiling_matched(ans, human_names, dims, rubric, opts, raters) -> list[
 
 
 def _eval_ceiling_paired(ans, human_names, dims, rubric, opts, raters) -> list[StatRow]:
-    hum = _sel(ans, np.isin(ans["rater"], [raters[n].index for n in human_names]))
-    # an answer sheet here = (rater, sample), not tied to the conversation (as the string items were)
-    hum["sheet"] = hum["rater"].astype(np.int64) * ans["n_samples"] + hum["srank"]
-    n_sheets = int(hum["sheet"].max()) + 1 if hum["sheet"].size else 1
-    ok = ~np.isnan(hum["value"])
-    cs = _unique(hum["conv"][ok].astype(np.int64) * n_sheets + hum["sheet"][ok])
-    conv_u, per_conv = np.unique(cs // n_sheets, return_counts=True)
-    shared = conv_u[per_conv >= 2]
-    if shared.size == 0:
+    human_idx = [raters[n].index for n in human_names]
+    nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
+    M = _sheet_matrix(ans, human_idx, human_idx, len(dims), nominal, distinct_items=True, min_answered=2)
+    if M is None:
+        M = _eval_ceiling_pairs(ans, human_idx, nominal)
+    if M is None or M.empty:
         return _nan_rows(["eval_score"], "no conversation has answers from two humans, so there is no "
                          "same-conversation human ceiling")
-    hum = _sel(hum, np.isin(hum["conv"], shared))
-    hum["sheet"] = hum["rater"].astype(np.int64) * ans["n_samples"] + hum["srank"]
-    groups = sorted(_unique(hum["batch"]).tolist())
-    nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
-    cols = {}
-    for g in groups:
-        part = _sel(hum, hum["batch"] == g)
-        part["sheet"] = hum["sheet"][hum["batch"] == g]
-        cols[g] = _series(_unit_scores(part, part, "conv", "conv", nominal=nominal, distinct_items=True,
-                                       item_key="item"))
-    M = pd.DataFrame(cols)
     vals = M.to_numpy(dtype=float)
     conv_scores = vals[~np.isnan(vals)]
     rows = gap.eval_score(vals, groups=[_batch_label(int(g)) for g in M.columns], unit="conversation",
@@ -428,6 +484,28 @@ def _eval_ceiling_paired(ans, human_names, dims, rubric, opts, raters) -> list[S
               f"definition, published 97.4 +- 5.0 with the std over conversations; here that std is "
               f"{np.std(conv_scores):.3g}); {_EVAL_DEF}; {_dims_note(dims, rubric)}")
     return [StatRow(r.statistic, r.value, r.ci_low, r.ci_high, r.n, prefix + r.note) for r in rows]
+
+
+def _eval_ceiling_pairs(ans, human_idx, nominal) -> pd.DataFrame | None:
+    """The paired ceiling's matrix pair by pair (when the sheets are too large to hold densely)."""
+    hum = _sel(ans, np.isin(ans["rater"], human_idx))
+    # an answer sheet here = (rater, sample), not tied to the conversation (as the string items were)
+    hum["sheet"] = hum["rater"].astype(np.int64) * ans["n_samples"] + hum["srank"]
+    n_sheets = int(hum["sheet"].max()) + 1 if hum["sheet"].size else 1
+    ok = ~np.isnan(hum["value"])
+    cs = _unique(hum["conv"][ok].astype(np.int64) * n_sheets + hum["sheet"][ok])
+    conv_u, per_conv = np.unique(cs // n_sheets, return_counts=True)
+    shared = conv_u[per_conv >= 2]
+    if shared.size == 0:
+        return None
+    hum = _sel(hum, np.isin(hum["conv"], shared))
+    groups = sorted(_unique(hum["batch"]).tolist())
+    cols = {}
+    for g in groups:
+        part = _sel(hum, hum["batch"] == g)
+        cols[g] = _series(_unit_scores(part, part, "conv", "conv", nominal=nominal, distinct_items=True,
+                                       item_key="item"))
+    return pd.DataFrame(cols)
 
 
 # ---------------------------------------------------------------------------------------------------------

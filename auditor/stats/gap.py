@@ -347,6 +347,51 @@ def eval_unit_scores_codes(ur, ir, dr, vr, uo, io, do, vo, *, n_units: int, n_it
     return (np.flatnonzero(present), score_u[present], c_u[present].astype(int), miss_u[present].astype(int))
 
 
+def eval_sheet_scores(S: np.ndarray, present: np.ndarray, ref_slots, other_slots, *, nominal=None,
+                      distinct_items: bool = False):
+    """:func:`eval_unit_scores_codes` when the answer sheets of a unit sit in fixed slots: the paired design
+    (unit = conversation, one slot per rater and sample), without imputation. O(units x slots^2 x dims), no sort.
+
+    ``S`` (U, K, D): answers rescaled to [0, 1], NaN = not answered or no sheet; ``present`` (U, K): the sheet exists
+    (it has a row, answered or not); slots are numbered in item order. Pairs are (reference slot, other slot) with
+    a reference sheet that answered something and an existing other sheet; with ``distinct_items`` only reference
+    slot < other slot. Returns ``(unit codes, score, n_pairs, n_missing)`` over the units with a pair, or None.
+    """
+    U, K, D = S.shape
+    nominal = np.zeros(D, dtype=bool) if nominal is None else np.asarray(nominal, dtype=bool)
+    answered = ~np.isnan(S)
+    ref_ok = answered.any(axis=2)
+    s_u, c_u, miss_u = np.zeros(U), np.zeros(U), np.zeros(U)
+    has_pair = np.zeros(U, dtype=bool)
+    for j in ref_slots:
+        for k in other_slots:
+            if distinct_items and k <= j:
+                continue
+            idx = np.flatnonzero(ref_ok[:, j] & present[:, k])
+            if idx.size == 0:
+                continue
+            r, o = S[idx, j, :], S[idx, k, :]
+            ra, oa = answered[idx, j, :], answered[idx, k, :]
+            both = ra & oa
+            with np.errstate(invalid="ignore"):
+                diff = np.where(nominal, (r != o).astype(float), np.abs(r - o))
+            c = both.sum(axis=1)
+            tot = np.where(both, diff, 0.0).sum(axis=1)
+            defined = c > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                score = 100.0 * (1.0 - tot / c)
+            s_u[idx] += np.where(defined, score, 0.0)
+            c_u[idx] += defined
+            miss_u[idx] += (ra & ~oa).sum(axis=1)
+            has_pair[idx] = True
+    units = np.flatnonzero(has_pair)
+    if units.size == 0:
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score_u = s_u[units] / c_u[units]
+    return units, score_u, c_u[units].astype(int), miss_u[units].astype(int)
+
+
 @register("eval_score", kind="gap", levels=("binary", "nominal", "ordinal", "interval", "ratio"), symmetric=True,
           higher_is_better=True, maximum=100.0)
 def eval_score(scores: np.ndarray, *, groups: Sequence | None = None, unit: str = "task", n_boot: int = 1000,
