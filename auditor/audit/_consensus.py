@@ -10,27 +10,14 @@ The same rule aggregates an LLM rater's repeated samples of one unit.
 
 from __future__ import annotations
 
-from ..stats._arrays import unique as _unique
 import numpy as np
+
+from ..stats._arrays import dense_codes, unique as _unique
 
 __all__ = ["consensus_rows", "group_matrix", "consensus", "leave_one_out"]
 
 # the counting fast path (O(n * V), no sort) is used when a dimension has at most this many distinct values
 _MAX_COUNT_VALUES = 64
-
-
-def _dense(units: np.ndarray):
-    """(dense unit index, sorted unique unit ids) without a sort when the ids are already small integers."""
-    units = np.asarray(units)
-    if units.size and np.issubdtype(units.dtype, np.integer) and units.min() >= 0 and \
-            units.max() < 4 * units.size + 1024:
-        present = np.zeros(int(units.max()) + 1, dtype=bool)
-        present[units] = True
-        ids = np.flatnonzero(present)
-        index = np.cumsum(present) - 1
-        return index[units], ids.astype(units.dtype)
-    ids, inv = np.unique(units, return_inverse=True)
-    return inv, ids
 
 
 def _from_counts(counts: np.ndarray, grid: np.ndarray, level: str) -> np.ndarray:
@@ -88,7 +75,7 @@ def consensus(units: np.ndarray, values: np.ndarray, level: str) -> tuple[np.nda
     units, values = np.asarray(units), np.asarray(values, dtype=float)
     grid = _unique(values)
     if units.size and grid.size <= _MAX_COUNT_VALUES:
-        idx, ids = _dense(units)
+        idx, ids = dense_codes(units)
         m = np.bincount(idx, minlength=ids.size)
         if m.max() == 1:                                   # one rating per unit: nothing to aggregate
             v = np.empty(ids.size)
@@ -117,7 +104,7 @@ def leave_one_out(units: np.ndarray, raters: np.ndarray, values: np.ndarray, lev
     units, values = np.asarray(units), np.asarray(values, dtype=float)
     grid = _unique(values)
     if units.size and grid.size <= _MAX_COUNT_VALUES:
-        idx, ids = _dense(units)
+        idx, ids = dense_codes(units)
         m = np.bincount(idx, minlength=ids.size)
         vi = np.searchsorted(grid, values)
         counts = np.bincount(idx * grid.size + vi, minlength=ids.size * grid.size).reshape(ids.size, grid.size)

@@ -30,12 +30,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..stats._arrays import unique as _unique
 from ..stats import alt_test as _alt
 from ..stats import calibration as _cal
 from ..stats import confounds as _conf
 from ..stats import corrected as _corr
 from ..stats import stability as _stab
+from ..stats._arrays import unique as _unique
 from ..stats._result import StatRow
 from ._paired import paired_inputs, rater_scores, reference_scores
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ class DimensionSignals:
     sample: np.ndarray     # int32
     value: np.ndarray      # float64
     batch: np.ndarray      # int32 human batch code (-1 = none)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)   # per-unit scores computed from these
 
 
 def raters(store: Store) -> dict[str, RaterInfo]:

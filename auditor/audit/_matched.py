@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..stats._arrays import unique as _unique
 from ..errors import AuditorError
 from ..stats import gap
+from ..stats._arrays import unique as _unique
 from ..stats._result import StatRow
 from . import _fetch
 

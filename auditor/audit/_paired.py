@@ -18,8 +18,22 @@ class PairedInputs:
         self.units, self.x, self.y, self.n_ref = units, x, y, n_ref
 
 
+def _memo(sig, key, compute):
+    """``compute()`` once per ``sig`` and key (the audit asks for the same per-unit scores several times)."""
+    memo = getattr(sig, "memo", None)
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 def rater_scores(sig, rater_idx: int, level: str):
     """(units, per-unit score) of one rater, its samples aggregated by the level's consensus rule."""
+    return _memo(sig, ("rater", int(rater_idx), level), lambda: _rater_scores(sig, rater_idx, level))
+
+
+def _rater_scores(sig, rater_idx: int, level: str):
     m = sig.rater == rater_idx
     u, v, _ = consensus(sig.conv[m], sig.value[m], level)
     return u, v
@@ -27,6 +41,11 @@ def rater_scores(sig, rater_idx: int, level: str):
 
 def reference_scores(sig, ref_idx: list[int], level: str):
     """The reference raters' per-unit consensus: (units, consensus, n ratings, (conv, rater, value) ratings)."""
+    return _memo(sig, ("reference", tuple(sorted(int(i) for i in ref_idx)), level),
+                 lambda: _reference_scores(sig, ref_idx, level))
+
+
+def _reference_scores(sig, ref_idx: list[int], level: str):
     m = np.isin(sig.rater, ref_idx)
     # one rating per (unit, rater): a human with several samples is first aggregated
     conv, rat, val = sig.conv[m], sig.rater[m], sig.value[m]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..stats._arrays import unique as _unique
 from ..audit import _fetch
 from ..errors import AuditorError
+from ..stats._arrays import unique as _unique
 from ..stats._paired_boot import DenseUnits, bootstrap_tables, unit_types
 from ..stats._paired_continuous import MAX_TABLE_CELLS, MOMENT_STATS, finalize_moments, moment_contributions
 from ..stats._paired_grid import PairedGrid, tabulate_pairs

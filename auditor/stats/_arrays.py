@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["unique", "unique_rows", "factorize_sorted"]
+__all__ = ["unique", "unique_rows", "factorize_sorted", "dense_codes"]
 
 _KEY_LIMIT = 2 ** 62
 
@@ -23,6 +23,20 @@ _KEY_LIMIT = 2 ** 62
 def unique(x) -> np.ndarray:
     """The sorted distinct values of ``x`` (flattened), as ``np.unique(x)``."""
     return np.unique(np.asarray(x), return_counts=True)[0]
+
+
+def dense_codes(x) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, sorted distinct values), as ``np.unique(x, return_inverse=True)`` swapped; without a sort when
+    ``x`` holds small non-negative integers (ids up to ~4x the length: a presence table and a cumulative sum)."""
+    x = np.asarray(x)
+    if x.size and np.issubdtype(x.dtype, np.integer) and x.min() >= 0 and x.max() < 4 * x.size + 1024:
+        present = np.zeros(int(x.max()) + 1, dtype=bool)
+        present[x] = True
+        ids = np.flatnonzero(present)
+        index = np.cumsum(present) - 1
+        return index[x], ids.astype(x.dtype)
+    ids, inv = np.unique(x, return_inverse=True)
+    return inv.ravel(), ids
 
 
 def factorize_sorted(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ from scipy import stats as _st
 
 from ._arrays import unique_rows
 
+
 __all__ = ["BootResult", "bootstrap_sums", "bootstrap_codes", "confidence_interval"]
 
 Finalize = Callable[[np.ndarray], np.ndarray]

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._arrays import unique as _unique
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+from ._arrays import unique as _unique
 
 __all__ = ["LongRatings", "UnitTypes", "parse_long", "unit_types", "ratings_matrix_to_long", "counts_to_types",
            "rater_types"]

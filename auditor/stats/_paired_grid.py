@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from ._arrays import unique as _unique
 import numpy as np
 from scipy import sparse
+
+from ._arrays import unique as _unique
 
 __all__ = ["PairedGrid", "tabulate_pairs"]
 
