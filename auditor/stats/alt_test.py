@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from ._arrays import unique as _unique
+from ._arrays import dense_codes
 from ._bootstrap import bootstrap_sums
 from ._registry import register
 from ._result import StatRow
@@ -102,15 +102,15 @@ def _scores(pred: np.ndarray, others: np.ndarray, scoring: str) -> np.ndarray:
 
 
 def _has_duplicate_pairs(item: np.ndarray, rater: np.ndarray) -> bool:
-    """Whether some (item, rater) pair occurs twice (integer codes: one sort of a combined key)."""
+    """Whether some (item, rater) pair occurs twice (``item``, ``rater``: dense integer codes)."""
     if item.size < 2:
         return False
-    if item.dtype.kind in "iu" and rater.dtype.kind in "iu" and item.min() >= 0 and rater.min() >= 0:
-        span = int(rater.max()) + 1
-        if (int(item.max()) + 1) * span < 2 ** 62:
-            key = np.sort(item.astype(np.int64) * span + rater.astype(np.int64))
-            return bool(np.any(key[1:] == key[:-1]))
-    return bool(pd.DataFrame({"i": item, "r": rater}).duplicated().any())
+    span = int(rater.max()) + 1
+    key = item.astype(np.int64) * span + rater
+    if (int(item.max()) + 1) * span <= 4 * item.size + 1024:
+        return bool(np.bincount(key).max() > 1)
+    key = np.sort(key)
+    return bool(np.any(key[1:] == key[:-1]))
 
 
 def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accuracy",
@@ -148,9 +148,14 @@ def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accurac
     llm_value = np.asarray(llm_value, dtype=float)
     ok = ~np.isnan(llm_value)
     llm_item, llm_value = llm_item[ok], llm_value[ok]
-    if _unique(llm_item).size != llm_item.size:
+    # items of the humans and of the LLM coded together (sorted ids), humans coded by sorted id
+    n_h = item.size
+    codes, items = dense_codes(np.concatenate([item, llm_item]))
+    i_idx, l_idx = codes[:n_h], codes[n_h:]
+    if np.bincount(l_idx, minlength=items.size).max(initial=0) > 1:
         raise ValueError("llm_item must hold one annotation per item (aggregate repeated samples first)")
-    if _has_duplicate_pairs(item, rater):
+    h_all, humans_all = dense_codes(rater)
+    if _has_duplicate_pairs(i_idx, h_all):
         raise ValueError("more than one rating for an (item, human) pair; aggregate them first")
     empty = pd.DataFrame(columns=["human", "n_items", "rho_llm", "rho_human", "mean_diff", "t", "p_value",
                                   "rejected"])
@@ -159,9 +164,11 @@ def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accurac
         return AltTestResult(np.nan, np.nan, np.nan, per, n_items, reason, epsilon, q, scoring)
 
     # items the LLM rated that have >= 2 human ratings
-    items, i_idx = np.unique(item, return_inverse=True)
     n_hum = np.bincount(i_idx, minlength=items.size)
-    in_llm = np.isin(items, llm_item)
+    llm_at = np.full(items.size, np.nan)
+    llm_at[l_idx] = llm_value
+    in_llm = np.zeros(items.size, dtype=bool)
+    in_llm[l_idx] = True
     kept = (n_hum >= 2) & in_llm
     if not kept.any():
         return refuse("refused: no item rated by the LLM has two or more human ratings, so no human can be "
@@ -169,11 +176,12 @@ def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accurac
                       f"{min_humans} humans with >= {min_items} such items each)")
     items_k = items[kept]
     sel = kept[i_idx]
-    humans, h_idx = np.unique(rater[sel], return_inverse=True)
-    row = np.searchsorted(items_k, item[sel])
+    h_sel, humans = dense_codes(h_all[sel])
+    humans = humans_all[humans]
+    row = (np.cumsum(kept) - 1)[i_idx[sel]]
     M = np.full((items_k.size, humans.size), np.nan)
-    M[row, h_idx] = value[sel]
-    pred = llm_value[np.argsort(llm_item)][np.searchsorted(np.sort(llm_item), items_k)]
+    M[row, h_sel] = value[sel]
+    pred = llm_at[kept]
     counts = (~np.isnan(M)).sum(axis=0)
     eligible = np.flatnonzero(counts >= min_items)
     names = [str(rater_names.get(h, h)) if rater_names else str(h) for h in humans]
