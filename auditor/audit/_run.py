@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,55 +93,20 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     rubrics = [opts.rubric] if opts.rubric else _fetch.stored_rubrics(store)
     out: list[dict] = []
     design_of_all: dict[str, dict[str, str]] = {}
+    ctx = _Loop(raters, llm_ids, human_idx, ref_idx, ref_name, paired_stats, multi_stats, opts)
     for rub_name in rubrics:
         rubric = _fetch.load_stored_rubric(store, rub_name)
         dims = [d for d in rubric.dimensions if not opts.dimensions or d.name in opts.dimensions]
         pooled: dict[str, list] = {}
-        for dim in dims:
-            sig = _fetch.dimension_signals(store, rub_name, dim.name)
-            if sig.value.size == 0:
-                continue
-            lo, hi = dim.value_range
-            scale = (hi - lo) or 1.0
-            design_of = design_of_all.setdefault(rub_name, {})
-            humans = reference_scores(sig, human_idx, dim.level)
-            ref = humans if ref_idx == human_idx else reference_scores(sig, ref_idx, dim.level)
-            for name in llm_ids:
-                idx = raters[name].index
-                if not np.any(sig.rater == idx):
-                    continue
-                inp = paired_inputs(sig, idx, ref, dim.level)
-                design = opts.design or ("paired" if inp.units.size else "matched")
-                design_of[name] = design
-                if design == "matched":
-                    from ._matched import matched_rows  # the matched design (tau-bench study)
-                    out += matched_rows(store, sig, rubric, dim, name, raters, ref_idx, opts)
-                    continue
-                ctx = dict(rater=name, reference=ref_name, design="paired", rubric=rub_name, dimension=dim.name,
-                           level=dim.level)
-                if inp.units.size == 0:
-                    out += _rows([StatRow(s, float("nan"), note="undefined: no conversation rated by both this "
-                                          "rater and the reference") for s in (paired_stats or ["mean_diff"])], **ctx)
-                    continue
-                if paired_stats != []:
-                    out += _rows(llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed,
-                                                  ci_method=opts.ci_method, statistics=paired_stats), **ctx)
-                out += _extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx, inp, opts, ctx)
+        design_of = design_of_all.setdefault(rub_name, {})
+        for res in _map_dimensions(store, rubric, dims, ctx):
+            out += res.rows
+            design_of.update(res.design_of)
+            for name, (u, x, y) in res.pooled.items():
                 p = pooled.setdefault(name, [[], [], []])
-                p[0].append(inp.units)
-                p[1].append((inp.x - lo) / scale)
-                p[2].append((inp.y - lo) / scale)
-            paired_here = "paired" in design_of.values() or not llm_ids
-            if opts.ceiling and not opts.reference and paired_here and len(human_idx) > 1:
-                ctx = dict(reference="humans", design="paired", rubric=rub_name, dimension=dim.name, level=dim.level)
-                if paired_stats != []:
-                    out += _rows(human_ceiling(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
-                                               ci_method=opts.ci_method, statistics=paired_stats),
-                                 rater="human_loo", **ctx)
-                if multi_stats != []:
-                    out += _rows(humans_multirater(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
-                                                   ci_method=opts.ci_method, statistics=multi_stats),
-                                 rater="humans", **ctx)
+                p[0].append(u)
+                p[1].append(x)
+                p[2].append(y)
         if opts.overall and len(dims) > 1:
             from ..stats.paired import paired_statistics
 
@@ -182,3 +150,112 @@ def _extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx
     except ImportError:
         return []
     return extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx, inp, opts, ctx)
+
+
+@dataclass
+class _Loop:
+    """What every dimension of the audit loop needs (read-only)."""
+
+    raters: dict
+    llm_ids: list
+    human_idx: list
+    ref_idx: list
+    ref_name: str
+    paired_stats: list | None
+    multi_stats: list | None
+    opts: AuditOptions
+
+
+@dataclass
+class _DimResult:
+    rows: list
+    design_of: dict
+    pooled: dict       # LLM rater -> (units, x, y) rescaled to [0, 1], for the pooled 'all' rows
+
+
+# dimensions are audited concurrently on this many threads (numpy and DuckDB release the GIL in the heavy parts);
+# each thread reads the store through its own cursor
+MAX_THREADS = 2
+
+
+class _StoreCursor:
+    """The store seen through its own DuckDB cursor (one per thread), for reads."""
+
+    def __init__(self, store: Store):
+        self._store, self.con = store, store.con.cursor()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def _map_dimensions(store: Store, rubric, dims, ctx: _Loop):
+    """:func:`_dimension` over ``dims``, in order; on up to ``MAX_THREADS`` threads."""
+    workers = max(1, min(MAX_THREADS, len(dims), os.cpu_count() or 1))
+    if workers == 1:
+        yield from (_dimension(store, rubric, dim, ctx) for dim in dims)
+        return
+    local = threading.local()
+    cursors: list[_StoreCursor] = []
+
+    def run(dim):
+        if not hasattr(local, "store"):
+            local.store = _StoreCursor(store)
+            cursors.append(local.store)
+        return _dimension(local.store, rubric, dim, ctx)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            yield from pool.map(run, dims)
+    finally:
+        for c in cursors:
+            c.con.close()
+
+
+def _dimension(store, rubric, dim, ctx: _Loop) -> _DimResult:
+    """Every row of one dimension: each LLM rater against the reference, its extra measures, and the human
+    ceiling (``human_loo``, ``humans``)."""
+    opts, raters, rub_name = ctx.opts, ctx.raters, rubric.name
+    paired_stats, multi_stats = ctx.paired_stats, ctx.multi_stats
+    res = _DimResult([], {}, {})
+    out = res.rows
+    sig = _fetch.dimension_signals(store, rub_name, dim.name)
+    if sig.value.size == 0:
+        return res
+    lo, hi = dim.value_range
+    scale = (hi - lo) or 1.0
+    humans = reference_scores(sig, ctx.human_idx, dim.level)
+    ref = humans if ctx.ref_idx == ctx.human_idx else reference_scores(sig, ctx.ref_idx, dim.level)
+    for name in ctx.llm_ids:
+        idx = raters[name].index
+        if not np.any(sig.rater == idx):
+            continue
+        inp = paired_inputs(sig, idx, ref, dim.level)
+        design = opts.design or ("paired" if inp.units.size else "matched")
+        res.design_of[name] = design
+        if design == "matched":
+            from ._matched import matched_rows  # the matched design (tau-bench study)
+            out += matched_rows(store, sig, rubric, dim, name, raters, ctx.ref_idx, opts)
+            continue
+        rctx = dict(rater=name, reference=ctx.ref_name, design="paired", rubric=rub_name, dimension=dim.name,
+                    level=dim.level)
+        if inp.units.size == 0:
+            out += _rows([StatRow(s, float("nan"), note="undefined: no conversation rated by both this "
+                                  "rater and the reference") for s in (paired_stats or ["mean_diff"])], **rctx)
+            continue
+        if paired_stats != []:
+            out += _rows(llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed,
+                                          ci_method=opts.ci_method, statistics=paired_stats), **rctx)
+        out += _extra_paired_rows(store, sig, rubric, dim, name, raters, ctx.ref_idx, ctx.human_idx, inp, opts,
+                                  rctx)
+        res.pooled[name] = (inp.units, (inp.x - lo) / scale, (inp.y - lo) / scale)
+    paired_here = "paired" in res.design_of.values() or not res.design_of     # or no LLM rated this dimension
+    if opts.ceiling and not opts.reference and paired_here and len(ctx.human_idx) > 1:
+        cctx = dict(reference="humans", design="paired", rubric=rub_name, dimension=dim.name, level=dim.level)
+        if paired_stats != []:
+            out += _rows(human_ceiling(humans, dim, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method,
+                                       statistics=paired_stats), rater="human_loo", **cctx)
+        if multi_stats != []:
+            out += _rows(humans_multirater(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
+                                           ci_method=opts.ci_method, statistics=multi_stats),
+                         rater="humans", **cctx)
+    return res
