@@ -367,6 +367,12 @@ def test_moment_statistics_get_a_delta_interval_when_units_hold_many_distinct_pa
     for name in ("cohen_kappa", "krippendorff_alpha", "spearman"):     # not moment statistics: unchanged
         assert delta[name].value == boot[name].value and delta[name].ci_low == boot[name].ci_low, name
         assert "delta" not in delta[name].note
+    # only moment statistics requested: straight to the moment sums (no unit grouping of table cells)
+    only = rows_by_name(paired_statistics(x, y, **{**kw, "statistics": moment}))
+    for name in moment:
+        assert (only[name].value, only[name].ci_low, only[name].ci_high) == pytest.approx(
+            (delta[name].value, delta[name].ci_low, delta[name].ci_high), abs=1e-12), name
+        assert "delta-method" in only[name].note
 
 
 def test_large_discrete_input_is_fast_enough():

@@ -6,6 +6,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -92,14 +93,13 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                            "--rater-kind human, or name a --reference rater.")
     rubrics = [opts.rubric] if opts.rubric else _fetch.stored_rubrics(store)
     out: list[dict] = []
-    design_of_all: dict[str, dict[str, str]] = {}
     ctx = _Loop(raters, llm_ids, human_idx, ref_idx, ref_name, paired_stats, multi_stats, opts)
     for rub_name in rubrics:
         rubric = _fetch.load_stored_rubric(store, rub_name)
         dims = [d for d in rubric.dimensions if not opts.dimensions or d.name in opts.dimensions]
         pooled: dict[str, list] = {}
-        design_of = design_of_all.setdefault(rub_name, {})
-        for res in _map_dimensions(store, rubric, dims, ctx):
+        design_of: dict[str, str] = {}     # LLM rater -> design (its last dimension's)
+        for res in _concurrently(store, [partial(_dimension, rubric=rubric, dim=dim, ctx=ctx) for dim in dims]):
             out += res.rows
             design_of.update(res.design_of)
             for name, (u, x, y) in res.pooled.items():
@@ -107,30 +107,41 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                 p[0].append(u)
                 p[1].append(x)
                 p[2].append(y)
+        # the pooled 'all' rows and the rubric-level gap rows are independent: run them side by side
+        tasks = []
         if opts.overall and len(dims) > 1:
-            from ..stats.paired import paired_statistics
-
-            for name, (u, x, y) in pooled.items():
-                if len(u) < 2:
-                    continue
-                stats = [s for s in ("krippendorff_alpha", "pearson", "mae", "rmse", "mean_diff", "leniency_rate",
-                                     "severity_rate") if not opts.statistics or s in opts.statistics]
-                if not stats:
-                    continue
-                rows = paired_statistics(np.concatenate(x), np.concatenate(y), level="interval",
-                                         units=np.concatenate(u), statistics=stats, n_boot=opts.n_boot,
-                                         seed=opts.seed, ci_method=opts.ci_method)
-                for r in rows:
-                    r.note = "all dimensions rescaled to [0, 1] by their option range and pooled; " + r.note
-                out += _rows(rows, rater=name, reference=ref_name, design="paired", rubric=rub_name,
-                             dimension="all", level="interval")
-        if opts.overall and design_of_all.get(rub_name):
-            out += _gap_rows(store, rubric, design_of_all[rub_name], raters, ref_idx, human_idx, opts)
+            tasks.append(partial(_pooled_rows, pooled=pooled, rub_name=rub_name, ref_name=ref_name, opts=opts))
+        if opts.overall and design_of:
+            tasks.append(partial(_gap_rows, rubric=rubric, design_of=design_of, raters=raters, ref_idx=ref_idx,
+                                 human_idx=human_idx, opts=opts))
+        for rows in _concurrently(store, tasks):
+            out += rows
     df = pd.DataFrame(out, columns=ROW_COLUMNS)
     return df
 
 
-def _gap_rows(store, rubric, design_of, raters, ref_idx, human_idx, opts) -> list[dict]:
+def _pooled_rows(store, *, pooled, rub_name, ref_name, opts) -> list[dict]:
+    """Dimension ``all``: each LLM rater's pairs of every dimension, rescaled to [0, 1] and pooled."""
+    from ..stats.paired import paired_statistics
+
+    out = []
+    for name, (u, x, y) in pooled.items():
+        if len(u) < 2:
+            continue
+        stats = [s for s in ("krippendorff_alpha", "pearson", "mae", "rmse", "mean_diff", "leniency_rate",
+                             "severity_rate") if not opts.statistics or s in opts.statistics]
+        if not stats:
+            continue
+        rows = paired_statistics(np.concatenate(x), np.concatenate(y), level="interval", units=np.concatenate(u),
+                                 statistics=stats, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method)
+        for r in rows:
+            r.note = "all dimensions rescaled to [0, 1] by their option range and pooled; " + r.note
+        out += _rows(rows, rater=name, reference=ref_name, design="paired", rubric=rub_name, dimension="all",
+                     level="interval")
+    return out
+
+
+def _gap_rows(store, *, rubric, design_of, raters, ref_idx, human_idx, opts) -> list[dict]:
     """The tau-bench study's evaluative-gap measures over a whole rubric (Eval, outcome ECE, success-rate gap),
     for paired and matched raters; they live in ``auditor.audit._matched``."""
     try:
@@ -188,30 +199,29 @@ class _StoreCursor:
         return getattr(self._store, name)
 
 
-def _map_dimensions(store: Store, rubric, dims, ctx: _Loop):
-    """:func:`_dimension` over ``dims``, in order; on up to ``MAX_THREADS`` threads."""
-    workers = max(1, min(MAX_THREADS, len(dims), os.cpu_count() or 1))
+def _concurrently(store: Store, tasks: list) -> list:
+    """``[task(store) for task in tasks]``, on up to ``MAX_THREADS`` threads (each with its own cursor)."""
+    workers = max(1, min(MAX_THREADS, len(tasks), os.cpu_count() or 1))
     if workers == 1:
-        yield from (_dimension(store, rubric, dim, ctx) for dim in dims)
-        return
+        return [task(store) for task in tasks]
     local = threading.local()
     cursors: list[_StoreCursor] = []
 
-    def run(dim):
+    def run(task):
         if not hasattr(local, "store"):
             local.store = _StoreCursor(store)
             cursors.append(local.store)
-        return _dimension(local.store, rubric, dim, ctx)
+        return task(local.store)
 
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            yield from pool.map(run, dims)
+            return list(pool.map(run, tasks))
     finally:
         for c in cursors:
             c.con.close()
 
 
-def _dimension(store, rubric, dim, ctx: _Loop) -> _DimResult:
+def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
     """Every row of one dimension: each LLM rater against the reference, its extra measures, and the human
     ceiling (``human_loo``, ``humans``)."""
     opts, raters, rub_name = ctx.opts, ctx.raters, rubric.name

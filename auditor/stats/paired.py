@@ -305,6 +305,12 @@ def _table_path(names, x, y, cell, unit_codes, grid, ctx, n_boot, seed, ci_metho
             todo.append(name)
     if not todo:
         return rows
+    if n_boot > 0 and unit_codes is not None and n_boot * ctx.n_units > ANALYTIC_ABOVE and \
+            all(_is_moment(n, ctx.level) for n in todo):
+        # only moment statistics: their per-unit sums decide, after exact grouping, between resampling and delta
+        rows.update(_moment_rows(todo, x, y, unit_codes, grid, ctx, n_boot, seed, ci_method, confidence,
+                                 f"{ctx.n_units:,} units of several pairs", analytic=True))
+        return rows
     types = unit_types(cell, grid.n_cells, unit_codes)
     if n_boot > 0 and unit_codes is not None and n_boot * types.n_types > ANALYTIC_ABOVE:
         # units holding several pairs in many distinct combinations (the pooled 'all' rows: 8 pairs per unit):
