@@ -513,3 +513,21 @@ def test_every_paired_statistic_is_registered_with_a_docstring():
     for name in PAIRED_STATISTICS:
         spec = get(name, "paired")
         assert spec.kind == "paired" and spec.doc, name
+
+
+@pytest.mark.parametrize("kind", ["likert", "continuous", "zeros", "one_sided"])
+def test_wilcoxon_pvalue_from_counts_equals_scipy(kind):
+    rng = np.random.default_rng(4)
+    n = 3000
+    if kind == "likert":
+        x, y = rng.integers(1, 6, n).astype(float), rng.integers(1, 6, n).astype(float)
+    elif kind == "continuous":
+        x, y = rng.normal(size=n), rng.normal(0.05, 1, size=n)
+    elif kind == "zeros":
+        y = rng.integers(1, 4, n).astype(float)
+        x = y + rng.choice([0, 0, 0, 1, -1, 0.5], n)
+    else:
+        y = rng.integers(1, 4, 60).astype(float)
+        x = y + rng.choice([0, 1, 2], 60)
+    want = stats.wilcoxon(x, y).pvalue
+    assert paired.wilcoxon_pvalue(x - y) == pytest.approx(want, rel=1e-9, abs=1e-300)

@@ -112,16 +112,8 @@ def _answers(store, rubric, dims) -> dict:
          "CASE WHEN s.status = 'ok' THEN s.value END AS value, s.rowid AS rid FROM signals s JOIN conversations c "
          "USING (conversation_id) WHERE s.rubric = ? AND coalesce(c.keep, true) AND list_contains(?, s.dimension)")
     d = store.con.execute(q, [rater_ids, names, rubric.name, names]).fetchnumpy()
-    rid = np.asarray(d.pop("rid"))
-    if rid.size > 1 and not np.all(rid[1:] > rid[:-1]):
-        # the store's row order: the per-pair sums run in it, so results do not depend on the scan's threads
-        order = np.argsort(rid, kind="stable")
-        for c in list(d):       # one column at a time (peak memory: one extra column)
-            d[c] = d.pop(c)[order]
-        del order
-    del rid
+    A = {"rid": np.asarray(d.pop("rid"))}      # put in the store's row order only if a pair-by-pair path needs it
     k = np.asarray(d.pop("key"), dtype=np.int64)
-    A = {}
     for col in ("ck", "task", "batch"):
         lut = np.full(n_key, -1, dtype=np.int32)
         lut[key] = np.asarray(cv[col], dtype=np.int32)
@@ -129,21 +121,29 @@ def _answers(store, rubric, dims) -> dict:
     del k, cv, key
     for col in ("rater", "dim", "sample"):
         A[col] = np.asarray(np.ma.filled(np.ma.asarray(d[col]), -1))
-    value = np.ma.filled(np.ma.asarray(d.pop("value")).astype(float), np.nan)
+    value = d.pop("value")
+    value = np.ma.filled(value.astype(float), np.nan) if np.ma.isMaskedArray(value) else value.astype(float)
     del d
+    # as gap.rescale_unit per dimension: (v - lo) / (hi - lo), and 1 (answered) on a constant scale
     lo = np.array([x.value_range[0] for x in dims], dtype=float)
     hi = np.array([x.value_range[1] for x in dims], dtype=float)
+    const = ~(hi > lo)
+    span = np.where(const, 1.0, hi - lo)
     dm = A["dim"].astype(np.intp)
-    for j in range(len(dims)):      # as gap.rescale_unit, dimension by dimension
-        m = dm == j
-        value[m] = gap.rescale_unit(value[m], lo[j], hi[j])
+    value -= lo[dm]
+    value /= span[dm]
+    if const.any():
+        c = const[dm] & ~np.isnan(value)
+        value[c] = 1.0
+    del dm
     A["value"] = value
     # item = (conversation, rater, str(sample)) in string order
     us = _unique(A["sample"])
     srank = np.empty(us.size, dtype=np.int64)
     srank[sorted(range(us.size), key=lambda i: str(us[i]))] = np.arange(us.size)
-    A["srank"] = (srank[np.searchsorted(us, A.pop("sample"))] if us.size else np.zeros(0, dtype=np.int64)).astype(
-        np.int32)
+    sample = A.pop("sample")
+    A["srank"] = (np.zeros(sample.size, dtype=np.int32) if us.size <= 1 else
+                  srank[np.searchsorted(us, sample)].astype(np.int32))
     A["n_samples"] = max(int(us.size), 1)
     A["n_raters"] = int(A["rater"].max()) + 1 if A["rater"].size else 1
     A["item"] = (A["conv"].astype(np.int64) * A["n_raters"] + A["rater"]) * A["n_samples"] + A["srank"]
@@ -153,8 +153,21 @@ def _answers(store, rubric, dims) -> dict:
 _COLS = ("conv", "task", "batch", "rater", "dim", "item", "value", "srank", "sheet")
 
 
+def _store_order(A: dict) -> None:
+    """Put the answers of :func:`_answers` in the store's row order, in place (once): the pair-by-pair sums run in
+    row order, so their last bits do not depend on the order DuckDB's threads returned the rows in."""
+    rid = A.pop("rid", None)
+    if rid is None or rid.size < 2 or np.all(rid[1:] > rid[:-1]):
+        return
+    order = np.argsort(rid, kind="stable")
+    for c in _COLS:
+        if c in A:          # one column at a time (peak memory: one extra column)
+            A[c] = A.pop(c)[order]
+
+
 def _sel(A: dict, mask) -> dict:
-    return {k: (A[k][mask] if k in _COLS else A[k]) for k in A}
+    _store_order(A)
+    return {k: (A[k][mask] if k in _COLS else A[k]) for k in A if k != "sheets"}
 
 
 def _outcomes(store, rubric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -303,28 +316,27 @@ def _eval_matrix(ref: dict, other: dict, unit: str, groups, *, nominal, impute, 
 _DENSE_SHEET_CELLS = 64_000_000     # conversations x sheet slots x dimensions held densely (8 bytes each)
 
 
-def _sheets(ans: dict, rater_idx: list[int], n_dims: int):
-    """The answer sheets of ``rater_idx`` per conversation, densely: ``S`` (conversations, slots, dims) rescaled
-    answers (NaN = none), ``present`` (conversations, slots) and each rater's slots; slot = (rater, sample) in
-    item order. None when the dense array would exceed ``_DENSE_SHEET_CELLS``."""
-    rater_idx = sorted(set(rater_idx))
-    n_s = ans["n_samples"]
+def _sheets(ans: dict, n_dims: int):
+    """Every rater's answer sheets per conversation, densely (computed once per :func:`_answers`): ``S``
+    (conversations, slots, dims) rescaled answers (NaN = none), ``present`` (conversations, slots) and each
+    rater's slots; slot = (rater, sample) in item order. None when the dense array would exceed
+    ``_DENSE_SHEET_CELLS``. Row order does not matter here (each answer has its own cell)."""
+    if "sheets" in ans:
+        return ans["sheets"]
+    n_s, n_r = ans["n_samples"], ans["n_raters"]
     U = int(ans["conv"].max()) + 1 if ans["conv"].size else 0
-    K = len(rater_idx) * n_s
+    K = n_r * n_s
     if U == 0 or U * K * n_dims > _DENSE_SHEET_CELLS:
+        ans["sheets"] = None
         return None
-    lut = np.full(max(ans["n_raters"], max(rater_idx) + 1), -1, dtype=np.int64)
-    lut[rater_idx] = np.arange(len(rater_idx))
-    slot = lut[ans["rater"]]
-    rows = np.flatnonzero(slot >= 0)
-    slot = slot[rows] * n_s + ans["srank"][rows]
-    conv = ans["conv"][rows]
+    slot = ans["rater"].astype(np.int64) * n_s + ans["srank"]
     S = np.full((U, K, n_dims), np.nan)
-    S[conv, slot, ans["dim"][rows]] = ans["value"][rows]
+    S[ans["conv"], slot, ans["dim"]] = ans["value"]
     present = np.zeros((U, K), dtype=bool)
-    present[conv, slot] = True
-    slots = {r: list(range(i * n_s, (i + 1) * n_s)) for i, r in enumerate(rater_idx)}
-    return S, present, slots
+    present[ans["conv"], slot] = True
+    slots = {r: list(range(r * n_s, (r + 1) * n_s)) for r in range(n_r)}
+    ans["sheets"] = (S, present, slots)
+    return ans["sheets"]
 
 
 def _conv_batch(ans: dict, n_units: int) -> np.ndarray:
@@ -337,12 +349,12 @@ def _sheet_matrix(ans, ref_idx, other_idx, n_dims, nominal, *, distinct_items=Fa
     """(conversations x human batches) per-conversation Eval from :func:`_sheets` (paired design, no imputation):
     the same matrix as :func:`_eval_matrix` builds pair by pair. ``min_answered`` keeps only conversations with at
     least that many answered reference sheets. None when the sheets are too large to hold densely."""
-    sh = _sheets(ans, list(ref_idx) + list(other_idx), n_dims)
+    sh = _sheets(ans, n_dims)
     if sh is None:
         return None
     S, present, slots = sh
-    ref_slots = [k for r in sorted(set(ref_idx)) for k in slots[r]]
-    other_slots = [k for r in sorted(set(other_idx)) for k in slots[r]]
+    ref_slots = [k for r in sorted(set(ref_idx)) for k in slots.get(r, [])]
+    other_slots = [k for r in sorted(set(other_idx)) for k in slots.get(r, [])]
     nom = np.zeros(n_dims, dtype=bool)
     nom[list(nominal)] = True
     res = gap.eval_sheet_scores(S, present, ref_slots, other_slots, nominal=nom, distinct_items=distinct_items)

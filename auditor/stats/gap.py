@@ -367,8 +367,9 @@ def eval_sheet_scores(S: np.ndarray, present: np.ndarray, ref_slots, other_slots
         for k in other_slots:
             if distinct_items and k <= j:
                 continue
-            idx = np.flatnonzero(ref_ok[:, j] & present[:, k])
-            if idx.size == 0:
+            m = ref_ok[:, j] & present[:, k]
+            idx = slice(None) if m.all() else np.flatnonzero(m)      # every unit: views, no gathers
+            if not m.any():
                 continue
             r, o = S[idx, j, :], S[idx, k, :]
             ra, oa = answered[idx, j, :], answered[idx, k, :]
