@@ -89,3 +89,17 @@ def test_hanna_gwet_ac1_through_the_store(shared_data, tmp_path):
     for dim, v in published.items():
         assert round(ac1[dim], 2) == pytest.approx(v, abs=1e-9), dim
         assert ac1[dim] == pytest.approx(exact[dim], abs=5e-6), dim
+
+
+def test_results_do_not_depend_on_the_number_of_threads(demo_db):
+    from auditor.audit import audit
+
+    with Store(demo_db, read_only=True) as s:
+        one = audit(s, n_boot=200, threads=1)
+        two = audit(s, n_boot=200, threads=2)
+    assert len(one) > 100 and one["dimension"].nunique() > 2
+    pd.testing.assert_frame_equal(one, two)
+    r = CliRunner().invoke(app, ["--db", str(demo_db), "audit", "--threads", "1", "--dimension", "Q0", "--statistic",
+                                 "rmse", "--json", "--bootstrap", "50"])
+    assert r.exit_code == 0, r.output
+    assert [row["statistic"] for row in json.loads(r.stdout)["rows"]] == ["rmse"] * len(json.loads(r.stdout)["rows"])

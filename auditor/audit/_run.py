@@ -41,6 +41,7 @@ class AuditOptions:
     ci_method: str = "percentile"
     ceiling: bool = True
     overall: bool = True
+    threads: int | None = None           # dimensions audited at once; None = min(MAX_THREADS, CPUs)
     extra: dict = field(default_factory=dict)
 
 
@@ -99,7 +100,8 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
         dims = [d for d in rubric.dimensions if not opts.dimensions or d.name in opts.dimensions]
         pooled: dict[str, list] = {}
         design_of: dict[str, str] = {}     # LLM rater -> design (its last dimension's)
-        for res in _concurrently(store, [partial(_dimension, rubric=rubric, dim=dim, ctx=ctx) for dim in dims]):
+        per_dim = [partial(_dimension, rubric=rubric, dim=dim, ctx=ctx) for dim in dims]
+        for res in _concurrently(store, per_dim, opts.threads):
             out += res.rows
             design_of.update(res.design_of)
             for name, (u, x, y) in res.pooled.items():
@@ -114,7 +116,7 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
         if opts.overall and design_of:
             tasks.append(partial(_gap_rows, rubric=rubric, design_of=design_of, raters=raters, ref_idx=ref_idx,
                                  human_idx=human_idx, opts=opts))
-        for rows in _concurrently(store, tasks):
+        for rows in _concurrently(store, tasks, opts.threads):
             out += rows
     df = pd.DataFrame(out, columns=ROW_COLUMNS)
     return df
@@ -199,9 +201,10 @@ class _StoreCursor:
         return getattr(self._store, name)
 
 
-def _concurrently(store: Store, tasks: list) -> list:
-    """``[task(store) for task in tasks]``, on up to ``MAX_THREADS`` threads (each with its own cursor)."""
-    workers = max(1, min(MAX_THREADS, len(tasks), os.cpu_count() or 1))
+def _concurrently(store: Store, tasks: list, threads: int | None = None) -> list:
+    """``[task(store) for task in tasks]``, on up to ``threads`` (default ``min(MAX_THREADS, CPUs)``) threads, each
+    with its own cursor. Every task seeds its own random generator, so the results do not depend on ``threads``."""
+    workers = max(1, min(threads or MAX_THREADS, len(tasks), os.cpu_count() or 1))
     if workers == 1:
         return [task(store) for task in tasks]
     local = threading.local()

@@ -90,6 +90,9 @@ def audit_cmd(ctx: typer.Context,
               bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples (0 = no intervals)."),
               seed: int = typer.Option(0, "--seed", help="Random seed for the bootstrap."),
               ci: str = typer.Option("percentile", "--ci", help="percentile | bca."),
+              threads: int = typer.Option(None, "--threads", min=1,
+                                          help="Dimensions audited at once (default: min(2, CPUs)); results do "
+                                               "not depend on it."),
               difficulty: str = typer.Option(None, "--difficulty",
                                              help="Task-difficulty JSON for outcome ECE (default: pooled from the "
                                                   "store's simulator runs)."),
@@ -108,7 +111,7 @@ def audit_cmd(ctx: typer.Context,
     under, over = _parse_gates(fail_under, "--fail-under"), _parse_gates(fail_over, "--fail-over")
     opts = AuditOptions(design=design, llm=llm or None, reference=reference, rubric=rubric,
                         dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
-                        ci_method=ci, extra={"alt_test_epsilon": alt_test_epsilon,
+                        ci_method=ci, threads=threads, extra={"alt_test_epsilon": alt_test_epsilon,
                                                             **({"difficulty_file": difficulty} if difficulty else {})})
     with open_store(ctx, read_only=True) as store:
         df = audit(store, opts)
