@@ -29,13 +29,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _synthetic  # noqa: E402
 
 
-def full_audit(store: str, n_boot: int) -> dict:
+def full_audit(store: str, n_boot: int, threads: int | None = None) -> dict:
     code = (
         "import json, resource, sys, time\n"
         "from typer.testing import CliRunner\n"
         "from auditor.cli import app\n"
         "t = time.perf_counter()\n"
-        f"r = CliRunner().invoke(app, ['--db', {store!r}, 'audit', '--json', '--bootstrap', '{n_boot}'])\n"
+        f"r = CliRunner().invoke(app, ['--db', {store!r}, 'audit', '--json', '--bootstrap', '{n_boot}']"
+        f" + {['--threads', str(threads)] if threads else []!r})\n"
         "wall = time.perf_counter() - t\n"
         "rows = json.loads(r.stdout)['rows'] if r.exit_code == 0 else []\n"
         "print(json.dumps({'exit': r.exit_code, 'wall_s': wall, 'rows': len(rows), "
@@ -96,17 +97,18 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=20_000)
     ap.add_argument("--naive-resamples", type=int, default=100)
     ap.add_argument("--store", default="/tmp/auditor-bench-{n}.duckdb")
+    ap.add_argument("--threads", type=int, default=None, help="audit --threads (default: min(2, CPUs))")
     args = ap.parse_args()
 
     path = args.store.format(n=args.conversations)
     if not os.path.exists(path):
         t = _synthetic.build(path, args.conversations)
         print(f"built {path}: {args.conversations:,} conversations, {32 * args.conversations:,} signals in {t:.1f} s")
-    res = full_audit(path, args.bootstrap)
+    res = full_audit(path, args.bootstrap, args.threads)
     if res["exit"] != 0:
         raise SystemExit(f"audit failed: {res['err']}")
     print(f"full audit: {args.conversations:,} conversations x 8 dimensions x 4 raters, B={args.bootstrap}: "
-          f"{res['wall_s']:.1f} s wall, peak RSS {res['peak_rss_gb']:.2f} GB, {res['rows']} rows "
+          f"{res['wall_s']:.1f} s wall ({args.threads or 'default'} threads), peak RSS {res['peak_rss_gb']:.2f} GB, {res['rows']} rows "
           f"(targets: <= 60 s, <= 6 GB)")
 
     sub = args.store.format(n=args.subset)

@@ -28,6 +28,9 @@ Finalize = Callable[[np.ndarray], np.ndarray]
 # above this many distinct unit types, resample by counting drawn indices in chunks instead of a multinomial
 _MAX_TYPES_MULTINOMIAL = 200_000
 _CHUNK_ELEMENTS = 20_000_000  # B_chunk * n per chunk of index draws
+# the multinomial over types is used while types <= max(MULTINOMIAL_MIN_TYPES, units / MULTINOMIAL_UNITS_PER_TYPE)
+MULTINOMIAL_MIN_TYPES = 256
+MULTINOMIAL_UNITS_PER_TYPE = 4
 
 
 @dataclass
@@ -57,23 +60,41 @@ def _resampled_counts(type_counts: np.ndarray, n_boot: int, rng: np.random.Gener
     return rng.multinomial(n, type_counts / n, size=n_boot).astype(float)
 
 
+def use_multinomial(n_types: int, n_units: int) -> bool:
+    """Draw resamples as a multinomial over unit types (cost ~ types per resample) rather than by counting n drawn
+    unit indices (cost ~ units per resample): while types <= max(256, units / 4) and <= 200k."""
+    return n_types <= min(_MAX_TYPES_MULTINOMIAL, max(MULTINOMIAL_MIN_TYPES, n_units // MULTINOMIAL_UNITS_PER_TYPE))
+
+
 def _resample_sums(C: np.ndarray, type_counts: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(B, p) resampled sums of the rows of C (types, with multiplicities ``type_counts``)."""
     T = C.shape[0]
-    if T <= _MAX_TYPES_MULTINOMIAL:
+    if use_multinomial(T, int(type_counts.sum())):
         return _resampled_counts(type_counts, n_boot, rng) @ C
-    # many types: expand to units and count drawn indices chunk by chunk
-    unit_type = np.repeat(np.arange(T), type_counts.astype(np.int64))
-    n = unit_type.size
-    out = np.empty((n_boot, C.shape[1]))
-    step = max(1, _CHUNK_ELEMENTS // n)
+    # many types relative to units (a multinomial draw costs ~O(types), counting drawn indices ~O(units)):
+    # draw unit indices, a chunk of resamples at a time (one bincount and one matrix product per chunk)
+    return np.vstack([W @ C for W in resample_weights(type_counts, n_boot, rng)])
+
+
+def resample_weights(type_counts: np.ndarray, n_boot: int, rng: np.random.Generator, *,
+                     chunk_elements: int = _CHUNK_ELEMENTS):
+    """Yield (b, T) float arrays of bootstrap multiplicities of the T unit types, chunk by chunk, B rows in all.
+
+    Each row is the multiplicity of each type among n units drawn with replacement (n = total multiplicity);
+    a chunk holds about ``chunk_elements`` draws.
+    """
+    type_counts = np.asarray(type_counts, dtype=float)
+    n = int(type_counts.sum())
+    T = type_counts.size
+    step = max(1, chunk_elements // max(n, T, 1))
+    unit_type = None if np.all(type_counts == 1) else np.repeat(np.arange(T), type_counts.astype(np.int64))
     for b0 in range(0, n_boot, step):
-        b1 = min(n_boot, b0 + step)
-        idx = rng.integers(0, n, size=(b1 - b0, n))
-        for j, row in enumerate(idx):
-            w = np.bincount(unit_type[row], minlength=T).astype(float)
-            out[b0 + j] = w @ C
-    return out
+        b = min(step, n_boot - b0)
+        idx = rng.integers(0, n, size=(b, n))
+        if unit_type is not None:
+            idx = unit_type[idx]
+        idx += (np.arange(b) * T)[:, None]
+        yield np.bincount(idx.ravel(), minlength=b * T).reshape(b, T).astype(float)
 
 
 def confidence_interval(samples: np.ndarray, value: np.ndarray, *, confidence: float = 0.95,

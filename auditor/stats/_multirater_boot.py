@@ -1,7 +1,8 @@
 """Bootstrap over unit types when there are very many of them (continuous ratings: every unit its own type).
 
 :func:`bootstrap_types` is :func:`~auditor.stats._bootstrap.bootstrap_sums` with given type multiplicities; up to
-``_MAX_TYPES_MULTINOMIAL`` types it simply calls it (one multinomial draw per resample). Beyond that it draws
+``_MAX_TYPES_MULTINOMIAL`` types, and while types are few relative to units (``_bootstrap.use_multinomial``), it
+simply calls it (one multinomial draw per resample). Beyond that it draws
 units by index, but a whole chunk of resamples at a time: one ``bincount`` gives the (b, T) multiplicities and
 one matrix product the (b, p) resampled sums, instead of a Python-level loop over resamples.
 """
@@ -10,39 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bootstrap import _MAX_TYPES_MULTINOMIAL, BootResult, bootstrap_sums, confidence_interval
+from ._bootstrap import (_MAX_TYPES_MULTINOMIAL, BootResult, bootstrap_sums, confidence_interval, resample_weights,
+                         use_multinomial)
 
 __all__ = ["bootstrap_types", "resample_weights"]
-
-_CHUNK_ELEMENTS = 20_000_000  # resamples x units drawn per chunk
-
-
-def resample_weights(type_counts: np.ndarray, n_boot: int, rng: np.random.Generator, *,
-                     chunk_elements: int = _CHUNK_ELEMENTS):
-    """Yield (b, T) float arrays of bootstrap multiplicities of the T unit types, chunk by chunk, B rows in all.
-
-    Each row is the multiplicity of each type among n units drawn with replacement (n = total multiplicity);
-    a chunk holds about ``chunk_elements`` draws.
-    """
-    type_counts = np.asarray(type_counts, dtype=float)
-    n = int(type_counts.sum())
-    T = type_counts.size
-    step = max(1, chunk_elements // max(n, T, 1))
-    unit_type = None if np.all(type_counts == 1) else np.repeat(np.arange(T), type_counts.astype(np.int64))
-    for b0 in range(0, n_boot, step):
-        b = min(step, n_boot - b0)
-        idx = rng.integers(0, n, size=(b, n))
-        if unit_type is not None:
-            idx = unit_type[idx]
-        idx += (np.arange(b) * T)[:, None]
-        yield np.bincount(idx.ravel(), minlength=b * T).reshape(b, T).astype(float)
-
 
 def bootstrap_types(contrib: np.ndarray, finalize, counts: np.ndarray, *, n_boot: int, seed, method: str,
                     confidence: float) -> BootResult:
     """Bootstrap ``finalize(sum of contribution rows)`` over units grouped in types with multiplicities ``counts``."""
     counts = np.asarray(counts, dtype=float)
-    if counts.size <= _MAX_TYPES_MULTINOMIAL:
+    if counts.size <= _MAX_TYPES_MULTINOMIAL and use_multinomial(counts.size, int(counts.sum())):
         return bootstrap_sums(contrib, finalize, n_boot=n_boot, seed=seed, method=method, confidence=confidence,
                               counts=counts)
     C = np.asarray(contrib, dtype=float)

@@ -17,13 +17,10 @@ from scipy import sparse
 
 from ._arrays import unique as _unique
 from ._bootstrap import _CHUNK_ELEMENTS as _INDEX_CHUNK_ELEMENTS
-from ._bootstrap import _MAX_TYPES_MULTINOMIAL, BootResult, confidence_interval
+from ._bootstrap import BootResult, confidence_interval, use_multinomial
 
 __all__ = ["DenseUnits", "UnitTypes", "bootstrap_tables", "resampled_tables", "unit_types"]
 
-# a multinomial draw costs ~O(types), counting drawn indices ~O(units): count indices when types > units / 4
-MULTINOMIAL_UNITS_PER_TYPE = 4
-MULTINOMIAL_MIN_TYPES = 256
 # each chunk of resampled tables (rows x per-row working size) stays below this many elements
 CHUNK_ELEMENTS = 4_000_000
 
@@ -148,7 +145,7 @@ def _draw_type_counts(types: UnitTypes | DenseUnits, n_boot: int, rng: np.random
     otherwise each resample counts n drawn unit indices, which is exact too and cheaper when types ~ units.
     """
     n = types.n_units
-    if types.n_types <= min(_MAX_TYPES_MULTINOMIAL, max(MULTINOMIAL_MIN_TYPES, n // MULTINOMIAL_UNITS_PER_TYPE)):
+    if use_multinomial(types.n_types, n):
         p = types.counts / n
         for b0 in range(0, n_boot, rows):
             yield rng.multinomial(n, p, size=min(rows, n_boot - b0)).astype(float)
