@@ -318,9 +318,9 @@ _DENSE_SHEET_CELLS = 64_000_000     # conversations x sheet slots x dimensions h
 
 def _sheets(ans: dict, n_dims: int):
     """Every rater's answer sheets per conversation, densely (computed once per :func:`_answers`): ``S``
-    (conversations, slots, dims) rescaled answers (NaN = none), ``present`` (conversations, slots) and each
-    rater's slots; slot = (rater, sample) in item order. None when the dense array would exceed
-    ``_DENSE_SHEET_CELLS``. Row order does not matter here (each answer has its own cell)."""
+    (conversations, slots, dims) rescaled answers (NaN = none), ``present`` (conversations, slots), each rater's
+    slots and each conversation's batch; slot = (rater, sample) in item order. None when the dense array would
+    exceed ``_DENSE_SHEET_CELLS``. Row order does not matter here (each answer has its own cell)."""
     if "sheets" in ans:
         return ans["sheets"]
     n_s, n_r = ans["n_samples"], ans["n_raters"]
@@ -335,14 +335,10 @@ def _sheets(ans: dict, n_dims: int):
     present = np.zeros((U, K), dtype=bool)
     present[ans["conv"], slot] = True
     slots = {r: list(range(r * n_s, (r + 1) * n_s)) for r in range(n_r)}
-    ans["sheets"] = (S, present, slots)
+    batch = np.full(U, -1, dtype=np.int64)          # each conversation's human batch
+    batch[ans["conv"]] = ans["batch"]
+    ans["sheets"] = (S, present, slots, batch)
     return ans["sheets"]
-
-
-def _conv_batch(ans: dict, n_units: int) -> np.ndarray:
-    out = np.full(n_units, -1, dtype=np.int64)
-    out[ans["conv"]] = ans["batch"]
-    return out
 
 
 def _sheet_matrix(ans, ref_idx, other_idx, n_dims, nominal, *, distinct_items=False, min_answered=0):
@@ -352,13 +348,12 @@ def _sheet_matrix(ans, ref_idx, other_idx, n_dims, nominal, *, distinct_items=Fa
     sh = _sheets(ans, n_dims)
     if sh is None:
         return None
-    S, present, slots = sh
+    S, present, slots, batch = sh
     ref_slots = [k for r in sorted(set(ref_idx)) for k in slots.get(r, [])]
     other_slots = [k for r in sorted(set(other_idx)) for k in slots.get(r, [])]
     nom = np.zeros(n_dims, dtype=bool)
     nom[list(nominal)] = True
     res = gap.eval_sheet_scores(S, present, ref_slots, other_slots, nominal=nom, distinct_items=distinct_items)
-    batch = _conv_batch(ans, S.shape[0])
     keep = np.ones(S.shape[0], dtype=bool)
     if min_answered:
         keep = (~np.isnan(S[:, ref_slots, :])).any(axis=2).sum(axis=1) >= min_answered

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from ._arrays import dense_codes
+from ._arrays import dense_codes, unique_rows
 from ._bootstrap import bootstrap_sums
 from ._registry import register
 from ._result import StatRow
@@ -274,8 +274,6 @@ def alt_test_statistics(item, rater, value, llm_item, llm_value, *, level: str, 
     def finalize(s):
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.mean(s[:, :H] / s[:, H:], axis=1)
-
-    from ._arrays import unique_rows
 
     Cu, cnt = unique_rows(C) if C.shape[0] > 1 else (C, None)
     boot = bootstrap_sums(Cu, finalize, n_boot=n_boot, seed=seed, method=ci_method, confidence=confidence,
