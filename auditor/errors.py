@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["AuditorError", "IngestError", "RubricError", "ReadOnlyError", "ConfigError"]
+__all__ = ["AuditorError", "IngestError", "RubricError", "ReadOnlyError", "ConfigError", "StoreLockedError",
+           "CampaignError", "NotAllowed", "NotFound", "CampaignClosed", "InvalidAnswer"]
 
 
 class AuditorError(Exception):
@@ -19,6 +20,38 @@ class ConfigError(AuditorError):
 
 class ReadOnlyError(AuditorError):
     """A write was attempted through a read-only path (``auditor sql``)."""
+
+
+class StoreLockedError(AuditorError):
+    """The store file is held by another process (DuckDB allows one writer); the message names that process."""
+
+
+class CampaignError(AuditorError):
+    """A campaign request that cannot be done. ``status`` is the HTTP status the web app answers with."""
+
+    status = 400
+
+
+class NotAllowed(CampaignError):
+    """A wrong token, or an item that is not assigned to this annotator."""
+
+    status = 403
+
+
+class NotFound(CampaignError):
+    status = 404
+
+
+class CampaignClosed(CampaignError):
+    """The campaign is closed: it accepts no submission."""
+
+    status = 409
+
+
+class InvalidAnswer(CampaignError):
+    """An unknown dimension or option, or a required answer left out."""
+
+    status = 422
 
 
 class IngestError(AuditorError):

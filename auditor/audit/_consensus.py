@@ -60,6 +60,8 @@ def group_matrix(units: np.ndarray, *cols: np.ndarray):
     Within a unit, ratings keep the order of ``cols[0]`` ascending (so the rows are sorted by value).
     """
     units = np.asarray(units)
+    if units.size == 0:            # no ratings: no groups (np.r_[True, ...] below would invent one)
+        return
     order = np.lexsort((cols[0], units))
     u_sorted = units[order]
     starts = np.flatnonzero(np.r_[True, u_sorted[1:] != u_sorted[:-1]])

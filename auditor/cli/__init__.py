@@ -21,9 +21,12 @@ app = typer.Typer(
 @app.callback()
 def _root(ctx: typer.Context,
           db: str = typer.Option("auditor.duckdb", "--db", envvar="AUDITOR_DB",
-                                 help="The store: a DuckDB file (created if missing). Env: AUDITOR_DB.")):
+                                 help="The store: a DuckDB file (created if missing). Env: AUDITOR_DB."),
+          wait: float = typer.Option(10.0, "--wait", envvar="AUDITOR_LOCK_WAIT", min=0,
+                                     help="Seconds to wait for another process that holds the store (e.g. "
+                                          "`auditor serve`) before giving up. Env: AUDITOR_LOCK_WAIT.")):
     """Global options."""
-    ctx.obj = {"db": db}
+    ctx.obj = {"db": db, "wait": wait}
 
 
 app.add_typer(_ingest.app, name="ingest")
@@ -35,7 +38,7 @@ def _register_optional() -> None:
     """Command groups that live in their own modules (each registers itself when importable)."""
     import importlib
 
-    for mod in ("audit", "judge", "report"):
+    for mod in ("audit", "judge", "report", "annotate"):
         try:
             m = importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as e:

@@ -38,10 +38,15 @@ def db_path(ctx: typer.Context) -> str:
     return obj.get("db", "auditor.duckdb")
 
 
+def lock_wait(ctx: typer.Context) -> float:
+    obj = ctx.find_root().obj or {}
+    return float(obj.get("wait", 10.0))
+
+
 def open_store(ctx: typer.Context, *, read_only: bool = False):
     from ..store import Store
 
-    return Store(db_path(ctx), read_only=read_only)
+    return Store(db_path(ctx), read_only=read_only, lock_wait=lock_wait(ctx))
 
 
 def handle_errors(fn: Callable) -> Callable:
@@ -101,7 +106,7 @@ def emit(df: pd.DataFrame, *, as_json: bool, as_csv: bool, title: str | None = N
 
 
 def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
         return f"{v:.4g}" if abs(v) < 1e5 else f"{v:,.0f}"

@@ -98,6 +98,9 @@ def audit_cmd(ctx: typer.Context,
                                                   "store's simulator runs)."),
               alt_test_epsilon: float = typer.Option(0.15, "--alt-test-epsilon",
                                                      help="Margin epsilon of the alternative annotator test."),
+              campaign: str = typer.Option(None, "--campaign",
+                                           help="Only this annotation campaign's items and annotators (with every "
+                                                "LLM rater on them)."),
               fail_under: list[str] = typer.Option(None, "--fail-under",
                                                    help="STAT=VALUE: exit 1 if an audited rater is below."),
               fail_over: list[str] = typer.Option(None, "--fail-over",
@@ -114,7 +117,16 @@ def audit_cmd(ctx: typer.Context,
                         ci_method=ci, threads=threads, extra={"alt_test_epsilon": alt_test_epsilon,
                                                             **({"difficulty_file": difficulty} if difficulty else {})})
     with open_store(ctx, read_only=True) as store:
-        df = audit(store, opts)
+        if campaign:
+            from ..campaign import campaign_audit
+
+            df = campaign_audit(store, campaign, opts)
+            if df.empty:
+                raise AuditorError(f"campaign {campaign!r} has nothing to audit yet: it needs answers from two "
+                                   "annotators on the same items, or an LLM rater on answered items. Fix: wait for "
+                                   "more answers (`auditor annotate show " + campaign + "` shows progress).")
+        else:
+            df = audit(store, opts)
     if as_json:
         sys.stdout.write(json.dumps({"rows": records(df), "bootstrap": bootstrap, "seed": seed, "ci": ci},
                                     default=str) + "\n")

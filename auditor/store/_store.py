@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Iterator
@@ -15,7 +16,7 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
-from ..errors import AuditorError, ReadOnlyError
+from ..errors import AuditorError, ReadOnlyError, StoreLockedError
 
 __all__ = ["Store", "MIGRATIONS", "READ_STATEMENTS"]
 
@@ -35,19 +36,52 @@ def _migrations() -> list[tuple[int, str, str]]:
 MIGRATIONS = _migrations()
 
 
-def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
-    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+def _holder(msg: str) -> str:
+    """'pid N `its command line`' of the process DuckDB says holds the lock (Linux /proc), or what is known."""
+    m = re.search(r"PID (\d+)", msg)
+    if not m:
+        return "another process"
+    pid = m.group(1)
     try:
-        return duckdb.connect(path, read_only=read_only, config=config)
-    except duckdb.IOException as e:
-        msg = str(e).split("\n")[0]
-        if "lock" in msg.lower():
-            raise AuditorError(f"{path}: the store is open in another process ({msg}). Fix: wait for it to "
-                               "finish or close it, then retry.") from None
-        raise AuditorError(f"{path}: cannot open the store: {msg}") from None
-    except duckdb.Error as e:
-        raise AuditorError(f"{path}: cannot open the store: {str(e).splitlines()[0]}. Fix: point --db at a "
-                           "DuckDB file written by auditor, or at a new path.") from None
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        args = [a.decode(errors="replace") for a in args if a]
+    except OSError:
+        return f"process {pid}"
+    # `python .../bin/auditor serve ...` reads better as `auditor serve ...`
+    for i, a in enumerate(args):
+        if a.endswith("/auditor") or a == "auditor":
+            args = ["auditor", *args[i + 1:]]
+            break
+    return f"process {pid} (`{' '.join(args)[:120]}`)"
+
+
+def _connect(path: str, read_only: bool, lock_wait: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file. When another process holds it, retry for up to ``lock_wait`` seconds, then raise
+    :class:`StoreLockedError` naming that process and what to do."""
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    deadline = time.monotonic() + max(0.0, lock_wait)
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only, config=config)
+        except duckdb.IOException as e:
+            msg = str(e).split("\n")[0]
+            if "lock" not in msg.lower():
+                raise AuditorError(f"{path}: cannot open the store: {msg}") from None
+            if time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            holder = _holder(msg)
+            serving = " serve" in holder
+            raise StoreLockedError(
+                f"{path}: the store is in use by {holder}; DuckDB allows one writing process"
+                + (f" (waited {lock_wait:g} s)" if lock_wait else "") + ". Fix: "
+                + ("while the server runs, use its pages and JSON API (/browse, /campaigns/NAME), or stop it "
+                   "(Ctrl-C in its terminal) and retry" if serving else
+                   "wait for it to finish, or stop it, and retry")
+                + "; --wait SECONDS waits longer.") from None
+        except duckdb.Error as e:
+            raise AuditorError(f"{path}: cannot open the store: {str(e).splitlines()[0]}. Fix: point --db at a "
+                               "DuckDB file written by auditor, or at a new path.") from None
 
 
 class Store:
@@ -55,6 +89,8 @@ class Store:
 
     Opening a store creates or upgrades its schema (numbered migrations in ``auditor/store/migrations``,
     recorded in ``schema_migrations``). ``read_only=True`` opens it for queries only (``auditor sql``).
+    ``lock_wait`` is how long to wait for another process that holds the file (e.g. ``auditor serve``) before
+    raising :class:`~auditor.errors.StoreLockedError`.
 
     Examples
     --------
@@ -64,13 +100,13 @@ class Store:
     0
     """
 
-    def __init__(self, path: str | Path = "auditor.duckdb", *, read_only: bool = False):
+    def __init__(self, path: str | Path = "auditor.duckdb", *, read_only: bool = False, lock_wait: float = 0.0):
         self.path = str(path)
         self.read_only = read_only
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise AuditorError(f"{self.path}: no store here. Fix: run `auditor demo` or an `auditor ingest` "
                                "command first, or pass --db PATH to an existing store.")
-        self.con = _connect(self.path, read_only)
+        self.con = _connect(self.path, read_only, lock_wait)
         self._in_tx = False
         self._migrate()
 

@@ -1,0 +1,146 @@
+"""`auditor annotate create|list|show|close` and `auditor serve`: human-rating campaigns in a local web app."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from ..errors import AuditorError
+from ._common import JSON_OPT, console, db_path, emit, handle_errors, lock_wait, open_store, records
+
+app = typer.Typer(help="Human-rating campaigns: pick conversations, assign annotators, hand out private links.",
+                  no_args_is_help=True)
+DEFAULT_URL = "http://127.0.0.1:8765"
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="annotate")
+    root.command("serve")(serve_cmd)
+
+
+@app.command("create")
+@handle_errors
+def create_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign name (letters, digits, . _ -)."),
+               rubric: str = typer.Option(..., "--rubric", help="Rubric whose questions people answer."),
+               annotators: str = typer.Option(..., "--annotators", help="Comma-separated names, e.g. alice,bob,carol."),
+               overlap: int = typer.Option(2, "--overlap", help="Annotators per conversation (K)."),
+               sample: int = typer.Option(None, "--sample", help="How many conversations to draw."),
+               strategy: str = typer.Option(None, "--strategy",
+                                            help="all | random | stratified (default: random with --sample, "
+                                                 "stratified with --stratify-by, else all)."),
+               stratify_by: str = typer.Option(None, "--stratify-by",
+                                               help="system | task | llm_score | metadata.KEY"),
+               stratify_dimension: str = typer.Option(None, "--stratify-dimension",
+                                                      help="Dimension for --stratify-by llm_score (default: the "
+                                                           "rubric's first)."),
+               where: str = typer.Option(None, "--where", help="SQL condition on the conversations table."),
+               seed: int = typer.Option(0, "--seed", help="Random seed for sampling and assignment."),
+               url: str = typer.Option(DEFAULT_URL, "--url", help="Where `auditor serve` will be reached (for the "
+                                                                  "printed links)."),
+               as_json: bool = JSON_OPT):
+    """Create a campaign and print one private link per annotator plus the admin link (shown once)."""
+    from ..campaign import create_campaign
+
+    with open_store(ctx) as store:
+        made = create_campaign(store, name, rubric=rubric, annotators=annotators, overlap=overlap, sample=sample,
+                               strategy=strategy, stratify_by=stratify_by, stratify_dimension=stratify_dimension,
+                               where=where, seed=seed)
+    links = made.links(url)
+    if as_json:
+        sys.stdout.write(json.dumps(links) + "\n")
+        return
+    console.print(f"campaign [bold]{made.campaign}[/]: {made.n_items} of {made.population} conversations "
+                  f"({made.strategy}), rubric {made.rubric}, {overlap} annotators per item", highlight=False)
+    for a in links["annotators"]:
+        console.print(f"  {a['name']} ({made.loads[a['name']]} items): {a['url']}", highlight=False, soft_wrap=True)
+    console.print(f"  admin: {links['admin_url']}", highlight=False, soft_wrap=True)
+    console.print("These links are shown only now (the store keeps only their hashes). Next: "
+                  f"`auditor --db {db_path(ctx)} serve`, then send each person their link.", highlight=False)
+
+
+@app.command("list")
+@handle_errors
+def list_cmd(ctx: typer.Context, as_json: bool = JSON_OPT):
+    """Every campaign with its status and progress."""
+    from ..campaign import list_campaigns
+
+    with open_store(ctx, read_only=True) as store:
+        df = list_campaigns(store)
+    if df.empty and not as_json:
+        console.print("No campaign yet. Fix: `auditor annotate create NAME --rubric R --annotators a,b`.")
+        return
+    emit(df, as_json=as_json, as_csv=False, key="campaigns")
+
+
+@app.command("show")
+@handle_errors
+def show_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign name."), as_json: bool = JSON_OPT):
+    """One campaign: its design (strata, inclusion probabilities) and each annotator's progress."""
+    from ..campaign import campaign_info, progress
+
+    with open_store(ctx, read_only=True) as store:
+        info = campaign_info(store, name)
+        prog = progress(store, name)
+    if as_json:
+        from ..web._pages import jsonable
+
+        sys.stdout.write(json.dumps({"campaign": jsonable(info), "progress": records(prog)}, default=str) + "\n")
+        return
+    console.print(f"campaign [bold]{info['campaign']}[/] ({info['status']}): rubric {info['rubric']}, "
+                  f"{info['n_items']} items of {info['population_n']} ({info['strategy']}"
+                  + (f" by {info['stratify_by']}" if info["stratify_by"] else "") + f"), overlap {info['overlap']}, "
+                  f"seed {info['seed']}" + (f", where {info['where_sql']}" if info["where_sql"] else ""),
+                  highlight=False)
+    import pandas as pd
+
+    emit(pd.DataFrame(info["strata"]), as_json=False, as_csv=False, title="items by stratum")
+    emit(prog, as_json=False, as_csv=False, title="progress")
+
+
+@app.command("close")
+@handle_errors
+def close_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign name.")):
+    """Close a campaign: no more submissions (its answers stay in the store)."""
+    from ..campaign import close_campaign
+
+    with open_store(ctx) as store:
+        close_campaign(store, name)
+    console.print(f"campaign {name} closed: it accepts no more answers.", highlight=False)
+
+
+@handle_errors
+def serve_cmd(ctx: typer.Context,
+              host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (127.0.0.1 = this machine "
+                                                                   "only)."),
+              port: int = typer.Option(8765, "--port", help="TCP port."),
+              bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the dashboard's "
+                                                                      "intervals.")):
+    """Serve annotation, browse and dashboard pages on a local web server (the store's only writer meanwhile)."""
+    from ..campaign import list_campaigns
+    from ..store import Store
+    from ..web import serve
+
+    if not 0 < port < 65536:
+        raise AuditorError(f"--port {port}: use a TCP port between 1 and 65535.")
+    store = Store(db_path(ctx), lock_wait=lock_wait(ctx))
+    try:
+        camps = list_campaigns(store)
+        shown = host if ":" not in host else f"[{host}]"
+
+        def ready():
+            console.print(f"auditor serve: http://{shown}:{port} (store {store.path}; Ctrl-C stops). While it runs it "
+                          "is the store's only writer: other commands on this file wait, then say so.",
+                          highlight=False)
+            open_ = camps[camps["status"] == "open"]["campaign"].tolist() if len(camps) else []
+            console.print(f"open campaigns: {', '.join(open_) or 'none'} (admin and annotator links were printed by "
+                          "`auditor annotate create`).", highlight=False)
+
+        try:
+            serve(store, host=host, port=port, n_boot=bootstrap, on_ready=ready)
+        except OSError as e:
+            raise AuditorError(f"cannot listen on {host}:{port}: {e.strerror or e}. Fix: pick another --port, or "
+                               "stop what uses this one.") from None
+    finally:
+        store.close()
