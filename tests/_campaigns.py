@@ -102,3 +102,70 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def answers_for(annotator: str, item_id: int) -> dict[str, str]:
+    """Deterministic answers of a scripted annotator (so a check can recompute what was sent)."""
+    return {f"Q{i}": str(1 + (sum(map(ord, annotator)) + item_id * 7 + i) % 4) for i in range(9)}
+
+
+def scripted_annotator(url: str, name: str, token: str, *, limit: int, acked: list, latencies: list,
+                       errors: list) -> None:
+    """GET next / POST answers until done, ``limit`` submissions, or the server goes away.
+
+    Appends ``(name, item_id, conversation_id)`` to ``acked`` for every 200 and the POST latency to ``latencies``.
+    """
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for _ in range(limit):
+            try:
+                r = client.get(f"/api/a/{token}/next")
+                if r.status_code == 204:
+                    return
+                item = r.json()
+                t0 = time.perf_counter()
+                r = client.post(f"/api/a/{token}/items/{item['item_id']}",
+                                json={"answers": answers_for(name, item["item_id"])},
+                                headers={"X-Form-Token": item["form_token"]})
+                latencies.append(time.perf_counter() - t0)
+            except (httpx.HTTPError, ValueError) as e:      # the server was killed: this answer is not acknowledged
+                errors.append(repr(e))
+                return
+            if r.status_code != 200:
+                errors.append(f"{r.status_code} {r.text[:200]}")
+                return
+            acked.append((name, item["item_id"], item["conversation"]["conversation_id"]))
+
+
+def run_load(url: str, tokens: dict[str, str], *, limit: int, acked: list | None = None) -> tuple[list, list, list]:
+    """Every annotator in its own thread at once; returns (acked, latencies, errors). Pass ``acked`` to watch the
+    acknowledgements arrive."""
+    import threading
+
+    acked = [] if acked is None else acked
+    latencies, errors = [], []
+    threads = [threading.Thread(target=scripted_annotator, args=(url, n, t),
+                                kwargs=dict(limit=limit, acked=acked, latencies=latencies, errors=errors))
+               for n, t in tokens.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return acked, latencies, errors
+
+
+def check_acked_stored(db: Path, acked: list) -> int:
+    """Every acknowledged answer is in the store exactly once, with the values sent; returns the signal count."""
+    with Store(db, read_only=True) as s:
+        rows = s.con.execute("SELECT conversation_id, rater_id, dimension, label, count(*) OVER (PARTITION BY "
+                             "conversation_id, rater_id, dimension) FROM signals s JOIN raters r USING (rater_id) "
+                             "WHERE r.kind = 'human'").fetchall()
+        items = dict(s.con.execute("SELECT conversation_id, item_id FROM campaign_items").fetchall())
+    stored = {}
+    for cid, rater, dim, label, n in rows:
+        assert n == 1, f"{rater} / {cid} / {dim} stored {n} times"
+        stored[(rater, cid, dim)] = label
+    for name, item_id, cid in acked:
+        assert items[cid] == item_id
+        for dim, label in answers_for(name, item_id).items():
+            assert stored.get((name, cid, dim)) == label, f"acknowledged answer lost: {name} item {item_id} {dim}"
+    return len(rows)

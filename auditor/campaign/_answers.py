@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ..errors import InvalidAnswer
+from ..errors import InvalidAnswer, NotFound
 from ..rubric import Rubric
 from ..store import Store
 from ..store._campaigns import Answer, mark_skipped, write_answers
-from ._read import Annotator, stored_rubric
+from ._read import Annotator, _parse_rubric
 
 __all__ = ["validate_answers", "submit", "skip"]
 
@@ -59,11 +59,17 @@ def validate_answers(rubric: Rubric, answers) -> list[Answer]:
     return out
 
 
-def submit(store: Store, who: Annotator, item_id: int, answers) -> dict[str, int]:
-    """Validate and store one item's answers in one transaction (idempotent; an edit keeps the old value)."""
-    rubric_name = store.con.execute("SELECT rubric FROM campaigns WHERE campaign = ?", [who.campaign]).fetchall()
-    rubric = stored_rubric(store, rubric_name[0][0])
-    return write_answers(store, who.campaign, who.name, int(item_id), validate_answers(rubric, answers))
+def submit(store: Store, who: Annotator, item_id: int, answers, *, seconds: float | None = None) -> dict[str, int]:
+    """Validate and store one item's answers in one transaction (idempotent; an edit keeps the old value).
+
+    ``seconds``: how long the annotator had the item open (added to the assignment's time spent)."""
+    spec = store.con.execute("SELECT r.spec FROM campaigns c JOIN rubrics r USING (rubric) WHERE c.campaign = ?",
+                             [who.campaign]).fetchall()
+    if not spec:
+        raise NotFound(f"no campaign named {who.campaign!r}")
+    rubric = _parse_rubric(spec[0][0])
+    return write_answers(store, who.campaign, who.name, int(item_id), validate_answers(rubric, answers),
+                         seconds=seconds)
 
 
 def skip(store: Store, who: Annotator, item_id: int) -> None:

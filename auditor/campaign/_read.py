@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
 from ..errors import NotAllowed, NotFound
 from ..rubric import Rubric
 from ..store import Store
-from ..store._campaigns import mark_served
 from ._tokens import hash_token, same_hash
 
 __all__ = ["Annotator", "resolve_annotator", "admin_campaigns", "questions", "next_item", "item_view", "progress",
@@ -52,7 +52,12 @@ def stored_rubric(store: Store, name: str) -> Rubric:
     spec = store.con.execute("SELECT spec FROM rubrics WHERE rubric = ?", [name]).fetchall()
     if not spec:
         raise NotFound(f"rubric {name!r} is not in the store")
-    return Rubric.model_validate(json.loads(spec[0][0]))
+    return _parse_rubric(spec[0][0])
+
+
+@lru_cache(maxsize=64)
+def _parse_rubric(spec: str) -> Rubric:
+    return Rubric.model_validate(json.loads(spec))
 
 
 def questions(rubric: Rubric) -> list[dict]:
@@ -66,7 +71,38 @@ def conversation_messages(store: Store, conversation_id: str) -> list[dict]:
     """A conversation's messages as ``[{"role", "content"}]`` with text content (structured content as JSON)."""
     row = store.con.execute("SELECT messages FROM conversations WHERE conversation_id = ?",
                             [conversation_id]).fetchall()
-    raw = json.loads(row[0][0]) if row and row[0][0] else []
+    return _messages(row[0][0] if row else None)
+
+
+def _campaign_row(store: Store, campaign: str) -> dict:
+    cur = store.con.execute("SELECT * EXCLUDE (admin_token_hash) FROM campaigns WHERE campaign = ?", [campaign])
+    row = cur.fetchall()
+    if not row:
+        raise NotFound(f"no campaign named {campaign!r}. Fix: `auditor annotate list` shows the stored ones.")
+    return dict(zip([d[0] for d in cur.description], row[0]))
+
+
+_ITEM_SQL = """
+WITH mine AS (SELECT item_id, status, position FROM campaign_assignments WHERE campaign = $campaign AND
+              annotator = $annotator),
+     counts AS (SELECT count(*) AS total, count(*) FILTER (status = 'done') AS done,
+                       count(*) FILTER (status = 'skipped') AS skipped FROM mine),
+     pick AS ({pick})
+SELECT pick.item_id, pick.status, i.conversation_id, cv.messages, counts.total, counts.done, counts.skipped,
+       c.status AS campaign_status, r.spec
+FROM counts CROSS JOIN campaigns c JOIN rubrics r ON r.rubric = c.rubric
+LEFT JOIN pick ON true
+LEFT JOIN campaign_items i ON i.campaign = c.campaign AND i.item_id = pick.item_id
+LEFT JOIN conversations cv ON cv.conversation_id = i.conversation_id
+WHERE c.campaign = $campaign
+"""
+_NEXT = _ITEM_SQL.format(pick="SELECT item_id, status FROM mine WHERE status <> 'done' ORDER BY status = 'skipped', "
+                              "position LIMIT 1")
+_ONE = _ITEM_SQL.format(pick="SELECT item_id, status FROM mine WHERE item_id = $item")
+
+
+def _messages(raw) -> list[dict]:
+    raw = json.loads(raw) if raw else []
     out = []
     for m in raw if isinstance(raw, list) else []:
         m = m if isinstance(m, dict) else {"role": "?", "content": m}
@@ -76,60 +112,36 @@ def conversation_messages(store: Store, conversation_id: str) -> list[dict]:
     return out
 
 
-def _progress_of(store: Store, who: Annotator) -> dict:
-    row = store.con.execute(
-        "SELECT count(*), count(*) FILTER (status = 'done'), count(*) FILTER (status = 'skipped') FROM "
-        "campaign_assignments WHERE campaign = ? AND annotator = ?", [who.campaign, who.name]).fetchall()[0]
-    return {"total": row[0], "done": row[1], "skipped": row[2]}
-
-
-def _campaign_row(store: Store, campaign: str) -> dict:
-    df = store.con.execute("SELECT * EXCLUDE (admin_token_hash) FROM campaigns WHERE campaign = ?",
-                           [campaign]).fetchdf()
-    if df.empty:
-        raise NotFound(f"no campaign named {campaign!r}. Fix: `auditor annotate list` shows the stored ones.")
-    return df.iloc[0].to_dict()
-
-
-def _item(store: Store, who: Annotator, item_id: int, rubric: Rubric) -> dict:
-    conv = store.con.execute("SELECT conversation_id FROM campaign_items WHERE campaign = ? AND item_id = ?",
-                             [who.campaign, item_id]).fetchall()[0][0]
-    return {"item_id": int(item_id), "campaign": who.campaign,
-            "conversation": {"conversation_id": conv, "messages": conversation_messages(store, conv)},
-            "questions": questions(rubric), "progress": _progress_of(store, who)}
+def _item(store: Store, who: Annotator, sql: str, params: dict) -> tuple[dict | None, str | None]:
+    """(the item as the API returns it, or None; the item's assignment status). One query."""
+    rows = store.con.execute(sql, {"campaign": who.campaign, "annotator": who.name, **params}).fetchall()
+    if not rows:
+        raise NotFound(f"no campaign named {who.campaign!r}")
+    item_id, item_status, conv, messages, total, done, skipped, camp_status, spec = rows[0]
+    if item_id is None:
+        return None, None
+    rubric = _parse_rubric(spec)
+    return {"item_id": int(item_id), "campaign": who.campaign, "status": camp_status,
+            "conversation": {"conversation_id": conv, "messages": _messages(messages)},
+            "questions": questions(rubric), "progress": {"total": total, "done": done, "skipped": skipped}
+            }, item_status
 
 
 def next_item(store: Store, who: Annotator) -> dict | None:
     """The annotator's next item (pending ones in queue order, then skipped ones), or None when all are done."""
-    camp = _campaign_row(store, who.campaign)
-    row = store.con.execute(
-        "SELECT item_id FROM campaign_assignments WHERE campaign = ? AND annotator = ? AND status <> 'done' "
-        "ORDER BY status = 'skipped', position LIMIT 1", [who.campaign, who.name]).fetchall()
-    if not row:
-        return None
-    item = _item(store, who, row[0][0], stored_rubric(store, camp["rubric"]))
-    item["status"] = camp["status"]
-    if camp["status"] == "open":
-        mark_served(store, who.campaign, who.name, row[0][0])
-    return item
+    return _item(store, who, _NEXT, {})[0]
 
 
 def item_view(store: Store, who: Annotator, item_id: int) -> dict:
     """One assigned item with the annotator's own current answers (for editing); never anyone else's."""
-    camp = _campaign_row(store, who.campaign)
-    a = store.con.execute("SELECT status FROM campaign_assignments WHERE campaign = ? AND annotator = ? AND "
-                          "item_id = ?", [who.campaign, who.name, item_id]).fetchall()
-    if not a:
+    item, item_status = _item(store, who, _ONE, {"item": int(item_id)})
+    if item is None:
         raise NotAllowed(f"item {item_id} is not assigned to you in this campaign")
-    item = _item(store, who, item_id, stored_rubric(store, camp["rubric"]))
     answers = store.con.execute(
-        "SELECT dimension, status, label FROM signals WHERE conversation_id = ? AND rubric = ? AND rater_id = ? AND "
-        "sample = 0", [item["conversation"]["conversation_id"], camp["rubric"], who.name]).fetchall()
+        "SELECT dimension, status, label FROM campaign_answers WHERE campaign = ? AND item_id = ? AND annotator = ?",
+        [who.campaign, item_id, who.name]).fetchall()
     item["answers"] = {d: (lab if st == "ok" else None) for d, st, lab in answers}
-    item["item_status"] = a[0][0]
-    item["status"] = camp["status"]
-    if camp["status"] == "open":
-        mark_served(store, who.campaign, who.name, item_id)
+    item["item_status"] = item_status
     return item
 
 

@@ -17,8 +17,7 @@ import pandas as pd
 from ..errors import CampaignClosed, NotAllowed, NotFound
 from ._store import Store
 
-__all__ = ["Answer", "insert_campaign", "mark_served", "mark_skipped", "write_answers", "set_campaign_status",
-           "web_key"]
+__all__ = ["Answer", "insert_campaign", "mark_skipped", "write_answers", "set_campaign_status", "web_key"]
 
 
 @dataclass(frozen=True)
@@ -77,25 +76,27 @@ def insert_campaign(store: Store, *, campaign: dict, items: pd.DataFrame, queues
             con.unregister("_assign")
 
 
-def _assignment(con, campaign: str, annotator: str, item_id: int):
-    """(campaign status, rubric, batch id, conversation id, served_at) of an assigned item, or raise."""
-    c = con.execute("SELECT status, rubric, batch_id FROM campaigns WHERE campaign = ?", [campaign]).fetchall()
-    if not c:
+def _assignment(con, campaign: str, annotator: str, item_id: int) -> tuple[str, str, str, str]:
+    """(campaign status, rubric, batch id, conversation id) of an item assigned to ``annotator``, or raise."""
+    row = con.execute(
+        "SELECT c.status, c.rubric, c.batch_id, i.conversation_id FROM campaign_assignments a JOIN campaigns c "
+        "USING (campaign) JOIN campaign_items i USING (campaign, item_id) WHERE a.campaign = ? AND a.item_id = ? "
+        "AND a.annotator = ?", [campaign, item_id, annotator]).fetchall()
+    if row:
+        return row[0]
+    if not con.execute("SELECT 1 FROM campaigns WHERE campaign = ?", [campaign]).fetchall():
         raise NotFound(f"no campaign named {campaign!r}")
-    a = con.execute(
-        "SELECT i.conversation_id, a.served_at FROM campaign_assignments a JOIN campaign_items i "
-        "USING (campaign, item_id) WHERE a.campaign = ? AND a.item_id = ? AND a.annotator = ?",
-        [campaign, item_id, annotator]).fetchall()
-    if not a:
-        raise NotAllowed(f"item {item_id} is not assigned to you in campaign {campaign!r}")
-    return c[0][0], c[0][1], c[0][2], a[0][0], a[0][1]
+    raise NotAllowed(f"item {item_id} is not assigned to you in campaign {campaign!r}")
 
 
-def mark_served(store: Store, campaign: str, annotator: str, item_id: int) -> None:
-    """Remember when an item was shown (the time spent on it is measured from here)."""
-    with store.transaction() as con:
-        con.execute("UPDATE campaign_assignments SET served_at = ? WHERE campaign = ? AND item_id = ? AND "
-                    "annotator = ?", [_now(), campaign, item_id, annotator])
+def _closed(campaign: str) -> CampaignClosed:
+    return CampaignClosed(f"campaign {campaign!r} is closed: it accepts no submission")
+
+
+def _rows(n_rows: int, n_cols: int) -> str:
+    """``(?, ?), (?, ?)``: placeholders for one multi-row VALUES list (values stay bound parameters)."""
+    one = "(" + ", ".join(["?"] * n_cols) + ")"
+    return ", ".join([one] * n_rows)
 
 
 def mark_skipped(store: Store, campaign: str, annotator: str, item_id: int) -> None:
@@ -103,52 +104,68 @@ def mark_skipped(store: Store, campaign: str, annotator: str, item_id: int) -> N
     with store.transaction() as con:
         status, *_ = _assignment(con, campaign, annotator, item_id)
         if status != "open":
-            raise CampaignClosed(f"campaign {campaign!r} is closed: it accepts no submission")
+            raise _closed(campaign)
         con.execute("UPDATE campaign_assignments SET status = 'skipped' WHERE campaign = ? AND item_id = ? AND "
                     "annotator = ? AND status = 'pending'", [campaign, item_id, annotator])
 
 
-def write_answers(store: Store, campaign: str, annotator: str, item_id: int,
-                  answers: list[Answer]) -> dict[str, int]:
-    """Store one item's answers in one transaction. Returns ``{"stored": changed or new, "unchanged": n}``."""
+def write_answers(store: Store, campaign: str, annotator: str, item_id: int, answers: list[Answer], *,
+                  seconds: float | None = None) -> dict[str, int]:
+    """Store one item's answers in one transaction. Returns ``{"stored": changed or new, "unchanged": n}``.
+
+    ``seconds`` (time from showing the item to this submission) is added to the assignment's ``seconds_spent``.
+    """
     con = store.con
     now = _now()
     with store.transaction():
-        status, rubric, batch_id, conversation_id, served_at = _assignment(con, campaign, annotator, item_id)
+        key = [campaign, item_id, annotator]
+        rows = con.execute(
+            "SELECT c.status, c.rubric, c.batch_id, i.conversation_id, x.dimension, x.status, x.label, x.value "
+            "FROM campaign_assignments a JOIN campaigns c USING (campaign) JOIN campaign_items i USING (campaign, "
+            "item_id) LEFT JOIN campaign_answers x ON x.campaign = a.campaign AND x.item_id = a.item_id AND "
+            "x.annotator = a.annotator WHERE a.campaign = ? AND a.item_id = ? AND a.annotator = ?", key).fetchall()
+        if not rows:
+            _assignment(con, campaign, annotator, item_id)      # raises the right error
+        status, rubric, batch_id, conversation_id = rows[0][:4]
         if status != "open":
-            raise CampaignClosed(f"campaign {campaign!r} is closed: it accepts no submission")
-        stored = {r[0]: r[1:] for r in con.execute(
-            "SELECT dimension, status, label, value, batch_id FROM signals WHERE conversation_id = ? AND rubric = ?"
-            " AND rater_id = ? AND sample = 0", [conversation_id, rubric, annotator]).fetchall()}
+            raise _closed(campaign)
+        stored = {r[4]: r[5:] for r in rows if r[4] is not None}
         new, changed = [], []
         for a in answers:
             old = stored.get(a.dimension)
             if old is None:
                 new.append(a)
-            elif (old[0], old[1], old[2]) != (a.status, a.label, a.value):
+            elif tuple(old) != (a.status, a.label, a.value):
                 changed.append((a, old))
+        if new:
+            con.execute(f"INSERT INTO campaign_answers VALUES {_rows(len(new), 7)}",
+                        [v for a in new for v in (*key, a.dimension, a.status, a.label, a.value)])
         if changed:
-            con.executemany(
-                "INSERT INTO signal_history (conversation_id, rubric, dimension, rater_id, sample, status, label, "
-                "value, batch_id, replaced_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-                [[conversation_id, rubric, a.dimension, annotator, *old, now] for a, old in changed])
-            con.executemany("DELETE FROM signals WHERE conversation_id = ? AND rubric = ? AND dimension = ? AND "
-                            "rater_id = ? AND sample = 0",
-                            [[conversation_id, rubric, a.dimension, annotator] for a, _ in changed])
+            dims = [a.dimension for a, _ in changed]
+            con.execute(
+                f"INSERT INTO signal_history (conversation_id, rubric, dimension, rater_id, sample, status, label, "
+                f"value, batch_id, replaced_at) SELECT conversation_id, rubric, dimension, rater_id, sample, status, "
+                f"label, value, batch_id, ? FROM signals WHERE conversation_id = ? AND rubric = ? AND rater_id = ? "
+                f"AND sample = 0 AND dimension = ANY(?)", [now, conversation_id, rubric, annotator, dims])
+            con.execute("DELETE FROM signals WHERE conversation_id = ? AND rubric = ? AND rater_id = ? AND sample = 0 "
+                        "AND dimension = ANY(?)", [conversation_id, rubric, annotator, dims])
+            for a, _ in changed:
+                con.execute("UPDATE campaign_answers SET status = ?, label = ?, value = ? WHERE campaign = ? AND "
+                            "item_id = ? AND annotator = ? AND dimension = ?",
+                            [a.status, a.label, a.value, *key, a.dimension])
         writes = new + [a for a, _ in changed]
         if writes:
-            con.executemany(
-                "INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
-                "value_source, batch_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-                [[conversation_id, rubric, a.dimension, annotator, a.status, a.label, a.value,
-                  "label" if a.status == "ok" else None, batch_id] for a in writes])
-        seconds = (now - served_at).total_seconds() if served_at is not None else None
+            con.execute(
+                f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+                f"value_source, batch_id) VALUES {_rows(len(writes), 10)}",
+                [v for a in writes for v in (conversation_id, rubric, a.dimension, annotator, 0, a.status, a.label,
+                                             a.value, "label" if a.status == "ok" else None, batch_id)])
         con.execute(
             "UPDATE campaign_assignments SET status = 'done', submitted_at = coalesce(submitted_at, ?), "
             "updated_at = CASE WHEN ? THEN ? ELSE updated_at END, "
             "seconds_spent = CASE WHEN ? IS NULL THEN seconds_spent ELSE coalesce(seconds_spent, 0) + ? END, "
-            "served_at = NULL, n_edits = n_edits + ? WHERE campaign = ? AND item_id = ? AND annotator = ?",
-            [now, bool(writes), now, seconds, seconds, 1 if changed else 0, campaign, item_id, annotator])
+            "n_edits = n_edits + ? WHERE campaign = ? AND item_id = ? AND annotator = ?",
+            [now, bool(writes), now, seconds, seconds, 1 if changed else 0, *key])
         con.execute("UPDATE ingest_batches SET n_rows = n_rows + ?, n_inserted = n_inserted + ?, n_replaced = "
                     "n_replaced + ?, n_unchanged = n_unchanged + ? WHERE batch_id = ?",
                     [len(answers), len(new), len(changed), len(answers) - len(writes), batch_id])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+import time
 from importlib import resources
 from urllib.parse import parse_qs
 
@@ -44,17 +45,59 @@ MAX_BODY = 1 << 20
 DASHBOARD_STATS = ["krippendorff_alpha", "mean_diff"]
 
 
+class _Reader:
+    """The store seen through a DuckDB cursor of its own (one per server thread): reads run side by side and see
+    every committed write."""
+
+    def __init__(self, store: Store):
+        self.path, self.con = store.path, store.con.cursor()
+
+
 class Service:
-    """The store behind the app, one lock around every use of it, and the cached campaign audits."""
+    """The store behind the app: reads through per-thread cursors, writes one at a time under a lock on the main
+    connection (each one transaction, committed before the response), and the cached campaign audits."""
 
     def __init__(self, store: Store, *, n_boot: int = 1000, seed: int = 0):
         self.store, self.lock = store, threading.Lock()
         self.n_boot, self.seed = n_boot, seed
+        self._local = threading.local()
+        self._annotators: dict[str, camp.Annotator] = {}
         with self.lock:
             self.key = web_key(store)
         self._audits: dict[str, tuple] = {}
+        self._shown: dict[tuple, float] = {}    # (campaign, annotator, item) -> when it was last served
+
+    def shown(self, who, item: dict | None) -> dict | None:
+        """Remember when an item was shown, so its submission can record the time spent on it."""
+        if item is not None:
+            if len(self._shown) > 100_000:
+                self._shown.clear()
+            self._shown[(who.campaign, who.name, item["item_id"])] = time.monotonic()
+        return item
+
+    def submit(self, who, item_id: int, answers) -> dict:
+        t0 = self._shown.get((who.campaign, who.name, item_id))
+        seconds = None if t0 is None else round(time.monotonic() - t0, 3)
+        return self.write(camp.submit, who, item_id, answers, seconds=seconds)
 
     def __call__(self, fn, *args, **kwargs):
+        """``fn(store, ...)`` for a read."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            with self.lock:
+                reader = self._local.reader = _Reader(self.store)
+        return fn(reader, *args, **kwargs)
+
+    def annotator(self, token: str):
+        """The annotator of a private token (tokens never change, so a resolved one is remembered)."""
+        h = camp.hash_token(token or "")
+        who = self._annotators.get(h)
+        if who is None:
+            who = self._annotators[h] = self(camp.resolve_annotator, token)
+        return who
+
+    def write(self, fn, *args, **kwargs):
+        """``fn(store, ...)`` for a write: one at a time, on the main connection."""
         with self.lock:
             return fn(self.store, *args, **kwargs)
 
@@ -70,19 +113,19 @@ class Service:
 
     def campaign_agreement(self, name: str, target: float):
         """The campaign's audit rows (recomputed only when its answers changed) and the dashboard summary."""
-        with self.lock:
-            stamp = self.store.con.execute(
-                "SELECT count(*) FILTER (status = 'done'), max(coalesce(updated_at, submitted_at)) FROM "
-                "campaign_assignments WHERE campaign = ?", [name]).fetchall()[0]
-            cached = self._audits.get(name)
-            if cached and cached[0] == stamp:
-                rows = cached[1]
-            else:
-                rubric = camp.campaign_info(self.store, name)["rubric"]
-                sub = camp.campaign_store(self.store, name)
-                rows = None
+        reader = self(lambda r: r)
+        stamp = reader.con.execute(
+            "SELECT count(*) FILTER (status = 'done'), max(coalesce(updated_at, submitted_at)) FROM "
+            "campaign_assignments WHERE campaign = ?", [name]).fetchall()[0]
+        cached = self._audits.get(name)
+        if cached and cached[0] == stamp:
+            rows = cached[1]
+        else:
+            rubric = camp.campaign_info(reader, name)["rubric"]
+            sub = camp.campaign_store(reader, name)
+            rows = None
         if rows is None:
-            with sub:      # the audit runs outside the lock, on the in-memory copy
+            with sub:      # the audit runs on the in-memory copy
                 rows = camp.audit_slice(sub, rubric, AuditOptions(statistics=DASHBOARD_STATS, n_boot=self.n_boot,
                                                                   seed=self.seed))
             self._audits[name] = (stamp, rows)
@@ -149,15 +192,15 @@ def _clean_url(request: Request) -> Response | None:
 def annotate_page(request: Request):
     svc: Service = request.app.state.svc
     token = request.path_params["token"]
-    who = svc(camp.resolve_annotator, token)
+    who = svc.annotator(token)
     item_param = request.query_params.get("item")
     if item_param is not None:
         try:
-            item = svc(camp.item_view, who, int(item_param))
+            item = svc.shown(who, svc(camp.item_view, who, int(item_param)))
         except ValueError:
             raise NotFound("no such item") from None
     else:
-        item = svc(camp.next_item, who)
+        item = svc.shown(who, svc(camp.next_item, who))
     if item is None:
         done = svc(camp.done_items, who)
         info = svc(camp.campaign_info, who.campaign)
@@ -169,7 +212,7 @@ def annotate_page(request: Request):
 def annotate_done(request: Request):
     svc: Service = request.app.state.svc
     token = request.path_params["token"]
-    who = svc(camp.resolve_annotator, token)
+    who = svc.annotator(token)
     info = svc(camp.campaign_info, who.campaign)
     return HTMLResponse(_pages.render("done.html.j2", who=who, token=token, done=svc(camp.done_items, who),
                                       status=info["status"], listing=True))
@@ -179,7 +222,7 @@ async def annotate_form_submit(request: Request):
     """The no-JavaScript path: a plain form POST, answered with a redirect to the next item."""
     svc: Service = request.app.state.svc
     token = request.path_params["token"]
-    who = svc(camp.resolve_annotator, token)
+    who = svc.annotator(token)
     form = await _form_body(request)
     svc.check_form_token(request, who.token_hash, form)
     item_id = _item_id(request)
@@ -187,19 +230,19 @@ async def annotate_form_submit(request: Request):
     if action not in (None, "skip"):
         raise NotFound("no such action")
     if action == "skip":
-        svc(camp.skip, who, item_id)
+        svc.write(camp.skip, who, item_id)
     else:
         rubric = svc(camp.stored_rubric, svc(camp.campaign_info, who.campaign)["rubric"])
         answers = {d.name: (None if form.get(f"q:{d.name}") == "__na__" else form.get(f"q:{d.name}"))
                    for d in rubric.dimensions if f"q:{d.name}" in form}
-        svc(camp.submit, who, item_id, answers)
+        svc.submit(who, item_id, answers)
     return RedirectResponse(f"/a/{token}", status_code=303)
 
 
 def api_next(request: Request):
     svc: Service = request.app.state.svc
-    who = svc(camp.resolve_annotator, request.path_params["token"])
-    item = svc(camp.next_item, who)
+    who = svc.annotator(request.path_params["token"])
+    item = svc.shown(who, svc(camp.next_item, who))
     if item is None:
         return Response(status_code=204)
     return JSONResponse({**item, "form_token": svc.form_token(who.token_hash)})
@@ -207,26 +250,26 @@ def api_next(request: Request):
 
 def api_item(request: Request):
     svc: Service = request.app.state.svc
-    who = svc(camp.resolve_annotator, request.path_params["token"])
-    item = svc(camp.item_view, who, _item_id(request))
+    who = svc.annotator(request.path_params["token"])
+    item = svc.shown(who, svc(camp.item_view, who, _item_id(request)))
     return JSONResponse({**item, "form_token": svc.form_token(who.token_hash)})
 
 
 async def api_submit(request: Request):
     svc: Service = request.app.state.svc
-    who = svc(camp.resolve_annotator, request.path_params["token"])
+    who = svc.annotator(request.path_params["token"])
     svc.check_form_token(request, who.token_hash)
     item_id = _item_id(request)
     action = request.path_params.get("action")
     if action not in (None, "skip"):
         raise NotFound("no such action")
     if action == "skip":
-        svc(camp.skip, who, item_id)
+        svc.write(camp.skip, who, item_id)
         return JSONResponse({"skipped": item_id})
     data = await _json_body(request)
     if "answers" not in data:
         raise InvalidAnswer('the body needs "answers": {"<dimension>": "<option label>" | null}')
-    return JSONResponse(svc(camp.submit, who, item_id, data["answers"]))
+    return JSONResponse(svc.submit(who, item_id, data["answers"]))
 
 
 # -- admin ---------------------------------------------------------------------------------------------------------
@@ -275,7 +318,7 @@ async def close_campaign(request: Request):
     token, _ = _admin(svc, request, name)
     form = None if request.headers.get("x-form-token") else await _form_body(request)
     svc.check_form_token(request, camp.hash_token(token), form)
-    svc(camp.close_campaign, name)
+    svc.write(camp.close_campaign, name)
     if _api(request):
         return JSONResponse({"campaign": name, "status": "closed"})
     return RedirectResponse(f"/campaigns/{name}", status_code=303)

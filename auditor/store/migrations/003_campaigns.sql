@@ -43,12 +43,24 @@ CREATE TABLE campaign_assignments (
     annotator     VARCHAR NOT NULL,
     position      INTEGER NOT NULL,    -- the item's place in this annotator's queue
     status        VARCHAR NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'skipped', 'done')),
-    served_at     TIMESTAMP,           -- last time the item was shown to the annotator
     submitted_at  TIMESTAMP,           -- first submission
     updated_at    TIMESTAMP,           -- last submission that changed an answer
-    seconds_spent DOUBLE,              -- time between showing and submitting, summed over submissions
+    seconds_spent DOUBLE,              -- time from showing the item to submitting it, summed over submissions
     n_edits       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (campaign, item_id, annotator)
+);
+
+-- The current answer of each (item, annotator, dimension): the same values as its row in signals, kept here with a
+-- key so that a submission finds what it replaces without scanning signals.
+CREATE TABLE campaign_answers (
+    campaign  VARCHAR NOT NULL,
+    item_id   INTEGER NOT NULL,
+    annotator VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    status    VARCHAR NOT NULL,
+    label     VARCHAR,
+    value     DOUBLE,
+    PRIMARY KEY (campaign, item_id, annotator, dimension)
 );
 
 -- Earlier values of signals that were replaced (an annotator editing an answer).
