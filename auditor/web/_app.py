@@ -40,7 +40,8 @@ from ._security import ADMIN_COOKIE, admin_token, check_same_origin, security_he
 
 __all__ = ["create_app", "Service"]
 
-STATIC = {"app.css": "text/css; charset=utf-8", "annotate.js": "text/javascript; charset=utf-8"}
+STATIC = {"app.css": "text/css; charset=utf-8", "annotate.js": "text/javascript; charset=utf-8",
+          "favicon.svg": "image/svg+xml"}
 MAX_BODY = 1 << 20
 DASHBOARD_STATS = ["krippendorff_alpha", "mean_diff"]
 
@@ -404,6 +405,7 @@ def create_app(store: Store, *, allowed_hosts: list[str] | None = None, n_boot: 
     a = "/a/{token}"
     routes = [
         Route("/", index), Route("/static/{name}", make_static),
+        Route("/favicon.ico", lambda request: RedirectResponse("/static/favicon.svg", status_code=301)),
         Route(a, annotate_page), Route(a + "/done", annotate_done),
         Route(a + "/items/{item_id}", annotate_form_submit, methods=["POST"]),
         Route(a + "/items/{item_id}/{action:str}", annotate_form_submit, methods=["POST"]),
