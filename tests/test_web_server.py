@@ -36,9 +36,9 @@ def _campaign(base_db, tmp_path, n_annotators=50, overlap=9, name="load"):
 def test_fifty_concurrent_annotators_every_acknowledged_answer_stored_once(base_db, tmp_path):
     db, made = _campaign(base_db, tmp_path)
     with Server(db) as srv:
-        acked, latencies, errors = run_load(srv.url, made.annotators, limit=8)
-    assert errors == [] and len(acked) == 50 * 8
-    assert check_acked_stored(db, acked) == 50 * 8 * 9
+        acked, latencies, errors = run_load(srv.url, made.annotators, limit=40)
+    assert errors == [] and len(acked) == 50 * 40
+    assert check_acked_stored(db, acked) == 50 * 40 * 9
     log = srv.log.read_text()
     assert "/api/a/<token>/next 200" in log
     for secret in [*made.annotators.values(), made.admin_token]:
@@ -135,3 +135,12 @@ def test_other_commands_on_the_held_store_wait_then_name_the_server(base_db, tmp
         assert httpx.get(f"{srv.url}/api/a/{tok}/next").status_code == 200
     r = run_cli(db, "annotate", "list", "--json")                   # and after it stops, the store is free
     assert r.returncode == 0 and '"held"' in r.stdout
+
+
+def test_serve_on_a_busy_port_or_a_held_store_says_so_in_one_line(base_db, tmp_path):
+    db, _ = _campaign(base_db, tmp_path, n_annotators=2, overlap=1, name="busy")
+    with Server(db) as srv:
+        r = run_cli(db, "serve", "--port", str(srv.port))
+        assert r.returncode == 1 and "cannot listen on 127.0.0.1" in r.stderr and "Fix:" in r.stderr
+        r = run_cli(db, "--wait", "0.5", "serve", "--port", str(srv.port + 1 if srv.port < 65535 else 1024))
+        assert r.returncode == 1 and f"process {srv.proc.pid}" in r.stderr and "Traceback" not in r.stderr

@@ -124,6 +124,7 @@ def serve_cmd(ctx: typer.Context,
 
     if not 0 < port < 65536:
         raise AuditorError(f"--port {port}: use a TCP port between 1 and 65535.")
+    _check_port(host, port)
     store = Store(db_path(ctx), lock_wait=lock_wait(ctx))
     try:
         camps = list_campaigns(store)
@@ -137,10 +138,25 @@ def serve_cmd(ctx: typer.Context,
             console.print(f"open campaigns: {', '.join(open_) or 'none'} (admin and annotator links were printed by "
                           "`auditor annotate create`).", highlight=False)
 
+        serve(store, host=host, port=port, n_boot=bootstrap, on_ready=ready)
+    finally:
+        store.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one line (not uvicorn's log and exit) when the address cannot be bound."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise AuditorError(f"--host {host!r}: {e.strerror or e}. Fix: use an interface address such as "
+                           "127.0.0.1.") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            serve(store, host=host, port=port, n_boot=bootstrap, on_ready=ready)
+            sock.bind(addr)
         except OSError as e:
             raise AuditorError(f"cannot listen on {host}:{port}: {e.strerror or e}. Fix: pick another --port, or "
                                "stop what uses this one.") from None
-    finally:
-        store.close()
