@@ -217,3 +217,14 @@ def test_cli_create_list_show_close_and_audit(base_db, tmp_path):
     assert r.returncode == 1 and "no campaign named 'nope'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = run_cli(db, "annotate", "create", "x", "--rubric", "llm_rubric", "--annotators", "a", "--overlap", "2")
     assert r.returncode == 1 and "Fix:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_alternative_annotator_test_runs_on_campaign_data(store):
+    """With three annotators per item the audit's alt-test compares the judge with each of them, no extra step."""
+    made = create_campaign(store, "alt", rubric="llm_rubric", annotators="a,b,c,d", overlap=3, sample=40, seed=2)
+    _answer_all(store, made, lambda name, conv: {f"Q{i}": str(1 + (len(conv) + i + (name == "d")) % 4)
+                                                 for i in range(9)})
+    rows = audit(store, n_boot=50, dimensions=["Q0"])
+    alt = rows[(rows.rater == JUDGE) & rows.statistic.str.startswith("alt_test")]
+    assert set(alt.statistic) == {"alt_test_winning_rate", "alt_test_advantage", "alt_test_passed"}
+    assert "4 humans" in alt[alt.statistic == "alt_test_winning_rate"].note.iloc[0]

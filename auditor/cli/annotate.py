@@ -56,8 +56,13 @@ def create_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaig
     for a in links["annotators"]:
         console.print(f"  {a['name']} ({made.loads[a['name']]} items): {a['url']}", highlight=False, soft_wrap=True)
     console.print(f"  admin: {links['admin_url']}", highlight=False, soft_wrap=True)
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    flags = "" if where.port in (None, 8765) else f" --port {where.port}"
+    flags += "" if where.hostname in (None, "127.0.0.1", "localhost") else f" --host {where.hostname}"
     console.print("These links are shown only now (the store keeps only their hashes). Next: "
-                  f"`auditor --db {db_path(ctx)} serve`, then send each person their link.", highlight=False)
+                  f"`auditor --db {db_path(ctx)} serve{flags}`, then send each person their link.", highlight=False)
 
 
 @app.command("list")
