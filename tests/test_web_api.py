@@ -227,3 +227,21 @@ def test_request_log_never_shows_a_token(env, caplog):
     assert "/a/<token>" in text and "/campaigns/web" in text
     for secret in [*made.annotators.values(), made.admin_token]:
         assert secret not in text
+
+
+def test_an_unexpected_error_is_one_line_and_logged_without_the_token(env, caplog):
+    client, made, _, store = env
+    # a store damaged behind auditor's back: the rubric's stored spec no longer validates
+    store.con.execute("""UPDATE rubrics SET spec = '{"name": "llm_rubric"}' WHERE rubric = 'llm_rubric'""")
+    client_noraise = TestClient(client.app, raise_server_exceptions=False)
+    configure_logging()
+    logger = logging.getLogger("auditor.web")
+    logger.propagate = True
+    try:
+        with caplog.at_level(logging.INFO, logger="auditor.web"):
+            r = client_noraise.get(f"/api/a/{made.annotators['alice']}/next")
+    finally:
+        logger.propagate = False
+    assert r.status_code == 500 and r.json() == {"error": "internal error: the server logged it; please report it "
+                                                          "with the server's log"}
+    assert "ValidationError" in caplog.text and made.annotators["alice"] not in caplog.text

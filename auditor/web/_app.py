@@ -394,6 +394,14 @@ async def _auditor_error(request: Request, exc: AuditorError):
     return _error(request, 400, str(exc))
 
 
+async def _internal_error(request: Request, exc: Exception):
+    """Anything unexpected: logged with its traceback (the path redacted), answered with one line."""
+    from ._security import log, redact_path
+
+    log.error("internal error on %s %s", request.method, redact_path(request.url.path), exc_info=exc)
+    return _error(request, 500, "internal error: the server logged it; please report it with the server's log")
+
+
 async def _http_error(request: Request, exc):
     detail = getattr(exc, "detail", "") or "not found"
     return _error(request, getattr(exc, "status_code", 500), str(detail))
@@ -423,7 +431,7 @@ def create_app(store: Store, *, allowed_hosts: list[str] | None = None, n_boot: 
 
     app = Starlette(routes=routes, middleware=middleware,
                     exception_handlers={CampaignError: _campaign_error, AuditorError: _auditor_error,
-                                        HTTPException: _http_error})
+                                        HTTPException: _http_error, Exception: _internal_error})
     app.state.svc = Service(store, n_boot=n_boot, seed=seed)
     folder = resources.files("auditor.web") / "static"
     app.state.static = {n: ((folder / n).read_bytes(), t) for n, t in STATIC.items()}
