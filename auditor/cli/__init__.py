@@ -24,9 +24,10 @@ def _root(ctx: typer.Context,
                                  help="The store: a DuckDB file (created if missing). Env: AUDITOR_DB."),
           wait: float = typer.Option(10.0, "--wait", envvar="AUDITOR_LOCK_WAIT", min=0,
                                      help="Seconds to wait for another process that holds the store (e.g. "
-                                          "`auditor serve`) before giving up. Env: AUDITOR_LOCK_WAIT.")):
+                                          "`auditor serve`) before giving up. Env: AUDITOR_LOCK_WAIT."),
+          debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of an error.")):
     """Global options."""
-    ctx.obj = {"db": db, "wait": wait}
+    ctx.obj = {"db": db, "wait": wait, "debug": debug}
 
 
 app.add_typer(_ingest.app, name="ingest")
@@ -51,5 +52,24 @@ def _register_optional() -> None:
 _register_optional()
 
 
+INTERNAL_ERROR = 70       # EX_SOFTWARE
+
+
 def main() -> None:
-    app()
+    """The console script: every error ends in one line and a non-zero exit (``--debug`` shows tracebacks)."""
+    import sys
+
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app()
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as e:      # noqa: BLE001 - the CLI boundary: a bug must not end in a raw traceback
+        if debug:
+            raise
+        sys.stderr.write(f"Error: internal error ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+                         "). This is a bug in auditor: rerun with --debug for the traceback and report it.\n")
+        sys.exit(INTERNAL_ERROR)

@@ -50,17 +50,22 @@ def open_store(ctx: typer.Context, *, read_only: bool = False):
 
 
 def handle_errors(fn: Callable) -> Callable:
-    """Turn library errors into one clean line on stderr and exit code 1 (2 for usage errors)."""
+    """Turn library errors into one clean line on stderr and exit code 1 (2 for usage errors); with the global
+    ``--debug`` they propagate with their traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except AuditorError as e:
+            if "--debug" in sys.argv[1:]:
+                raise
             # escape: the message quotes users' data, which may look like rich markup ("[/x]" would crash)
             err_console.print(f"[bold red]Error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         except LookupError as e:
+            if "--debug" in sys.argv[1:]:
+                raise
             err_console.print(f"[bold red]Error:[/] {escape(str(e.args[0] if e.args else e))}", highlight=False,
                               soft_wrap=True)
             raise typer.Exit(2)

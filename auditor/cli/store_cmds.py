@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ._common import CSV_OPT, JSON_OPT, console, emit, handle_errors, open_store
+from ._common import CSV_OPT, JSON_OPT, console, db_path, emit, handle_errors, lock_wait, open_store
 
 
 def register(app: typer.Typer) -> None:
@@ -24,13 +24,15 @@ def init(ctx: typer.Context):
 
 @handle_errors
 def sql(ctx: typer.Context, query: str = typer.Argument(..., help="A read-only SQL query (SELECT ...)."),
+        timeout: float = typer.Option(60.0, "--timeout", min=0, help="Stop a query that runs longer (seconds; 0 = "
+                                                                     "no limit)."),
         as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
     """Run a read-only SQL query on the store (views: signals_long, paired, matched). Writes are refused."""
-    from ..store import check_read_only
+    from ..store import Store, check_read_only
 
     check_read_only(query)
-    with open_store(ctx, read_only=True) as store:
-        df = store.sql(query)
+    with Store(db_path(ctx), read_only=True, lock_wait=lock_wait(ctx), sandbox=True) as store:
+        df = store.sql(query, timeout_s=timeout or None)
     emit(df, as_json=as_json, as_csv=as_csv)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -55,10 +56,16 @@ def _holder(msg: str) -> str:
     return f"process {pid} (`{' '.join(args)[:120]}`)"
 
 
-def _connect(path: str, read_only: bool, lock_wait: float = 0.0) -> duckdb.DuckDBPyConnection:
+def _connect(path: str, read_only: bool, lock_wait: float = 0.0, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the DuckDB file. When another process holds it, retry for up to ``lock_wait`` seconds, then raise
-    :class:`StoreLockedError` naming that process and what to do."""
+    :class:`StoreLockedError` naming that process and what to do. ``sandbox``: no file or network access beyond
+    the store itself, and settings that cannot be changed (for users' own queries)."""
+    if path != ":memory:" and not Path(path).parent.is_dir():
+        raise AuditorError(f"{path}: the folder {str(Path(path).parent)!r} does not exist. Fix: create it (mkdir -p "
+                           f"{Path(path).parent}) or point --db at a file in an existing folder.")
     config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    if sandbox:
+        config.update(enable_external_access=False, lock_configuration=True)
     deadline = time.monotonic() + max(0.0, lock_wait)
     while True:
         try:
@@ -66,7 +73,8 @@ def _connect(path: str, read_only: bool, lock_wait: float = 0.0) -> duckdb.DuckD
         except duckdb.IOException as e:
             msg = str(e).split("\n")[0]
             if "lock" not in msg.lower():
-                raise AuditorError(f"{path}: cannot open the store: {msg}") from None
+                raise AuditorError(f"{path}: cannot open the store: {msg}. Fix: check that the file is readable (and "
+                                   "writable, for commands that change it), or point --db elsewhere.") from None
             if time.monotonic() < deadline:
                 time.sleep(0.2)
                 continue
@@ -90,7 +98,8 @@ class Store:
     Opening a store creates or upgrades its schema (numbered migrations in ``auditor/store/migrations``,
     recorded in ``schema_migrations``). ``read_only=True`` opens it for queries only (``auditor sql``).
     ``lock_wait`` is how long to wait for another process that holds the file (e.g. ``auditor serve``) before
-    raising :class:`~auditor.errors.StoreLockedError`.
+    raising :class:`~auditor.errors.StoreLockedError`. ``sandbox=True`` (with ``read_only``) also denies DuckDB any
+    file or network access besides the store and locks its settings: what ``auditor sql`` opens for users' queries.
 
     Examples
     --------
@@ -100,14 +109,20 @@ class Store:
     0
     """
 
-    def __init__(self, path: str | Path = "auditor.duckdb", *, read_only: bool = False, lock_wait: float = 0.0):
+    def __init__(self, path: str | Path = "auditor.duckdb", *, read_only: bool = False, lock_wait: float = 0.0,
+                 sandbox: bool = False):
         self.path = str(path)
         self.read_only = read_only
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise AuditorError(f"{self.path}: no store here. Fix: run `auditor demo` or an `auditor ingest` "
                                "command first, or pass --db PATH to an existing store.")
-        self.con = _connect(self.path, read_only, lock_wait)
+        self.con = _connect(self.path, read_only, lock_wait, sandbox and read_only)
         self._in_tx = False
+        if read_only and self.path != ":memory:" and self._pending():
+            # an older store opened for reading: upgrade it once (briefly writable), then reopen read-only
+            self.con.close()
+            Store(self.path, lock_wait=lock_wait).close()
+            self.con = _connect(self.path, read_only, lock_wait, sandbox and read_only)
         self._migrate()
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -127,14 +142,17 @@ class Store:
             return set()
         return {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
 
-    def _migrate(self) -> None:
+    def _pending(self) -> list:
         applied = self._applied_versions()
-        pending = [m for m in MIGRATIONS if m[0] not in applied]
+        return [m for m in MIGRATIONS if m[0] not in applied]
+
+    def _migrate(self) -> None:
+        pending = self._pending()
         if not pending:
             return
         if self.read_only:
             raise AuditorError(f"{self.path}: this store needs a schema upgrade ({len(pending)} migration(s)). "
-                               "Fix: run any write command once (e.g. `auditor rubrics sync`), which upgrades it.")
+                               "Fix: run `auditor init` once, which upgrades it.")
         with self.transaction():
             self.con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
                              "name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
@@ -163,14 +181,43 @@ class Store:
     def schema_version(self) -> int:
         return max(self._applied_versions(), default=0)
 
-    def sql(self, query: str, params: list | None = None, *, allow_writes: bool = False) -> pd.DataFrame:
-        """Run one query and return a DataFrame. Only SELECT-like statements unless ``allow_writes``."""
+    def sql(self, query: str, params: list | None = None, *, allow_writes: bool = False,
+            timeout_s: float | None = None) -> pd.DataFrame:
+        """Run one query and return a DataFrame.
+
+        Unless ``allow_writes``, only SELECT-like statements are accepted (:func:`check_read_only`), and on a
+        writable store the query runs in a transaction that is rolled back, so nothing it might do is kept.
+        ``timeout_s`` interrupts a query that runs longer.
+        """
+        guard = not allow_writes and not self.read_only and not self._in_tx
         if not allow_writes:
             check_read_only(query)
+        timer = None
+        if timeout_s:
+            timer = threading.Timer(timeout_s, self.con.interrupt)
+            timer.daemon = True
+            timer.start()
         try:
-            return self.con.execute(query, params or []).fetchdf()
+            if guard:
+                self.con.execute("BEGIN TRANSACTION")
+            try:
+                return self.con.execute(query, params or []).fetchdf()
+            finally:
+                if guard:
+                    self.con.execute("ROLLBACK")
+        except duckdb.InterruptException:
+            raise AuditorError(f"the query ran longer than {timeout_s:g} s and was stopped. Fix: narrow it (WHERE, "
+                               "LIMIT) or allow more time with --timeout SECONDS.") from None
+        except duckdb.PermissionException as e:
+            raise ReadOnlyError(f"refused: {str(e).splitlines()[0].split(': ', 1)[-1]}. `auditor sql` reads the "
+                                "store's own tables and views only (no files, no network, no settings). Fix: query "
+                                "the tables (signals, conversations, ...) or the views signals_long, paired, "
+                                "matched.") from None
         except duckdb.Error as e:
             raise AuditorError(f"SQL error: {str(e).splitlines()[0]}") from None
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def counts(self) -> dict[str, int]:
         """Row counts of the main tables."""
@@ -181,8 +228,16 @@ class Store:
         return [r[0] for r in self.con.execute("SELECT rubric FROM rubrics ORDER BY rubric").fetchall()]
 
 
+_EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
+_SEQUENCE_WRITES = re.compile(r"\b(nextval|setval)\s*\(", re.IGNORECASE)
+
+
 def check_read_only(query: str) -> None:
-    """Raise :class:`ReadOnlyError` unless every statement in ``query`` only reads."""
+    """Raise :class:`ReadOnlyError` unless every statement in ``query`` only reads.
+
+    ``EXPLAIN`` is judged by what it explains (``EXPLAIN ANALYZE`` runs it), and ``nextval`` / ``setval`` are refused
+    (sequences change even when the transaction is rolled back).
+    """
     try:
         statements = duckdb.extract_statements(query)
     except duckdb.Error as e:
@@ -191,10 +246,19 @@ def check_read_only(query: str) -> None:
         raise AuditorError("SQL error: the query is empty")
     for st in statements:
         kind = st.type.name
+        if kind == "EXPLAIN":
+            inner = _EXPLAIN.sub("", st.query, count=1)
+            if inner.strip() == st.query.strip():
+                raise ReadOnlyError("refused: this EXPLAIN could not be read. Fix: EXPLAIN a SELECT query.")
+            check_read_only(inner)
+            continue
         if kind not in READ_STATEMENTS:
             raise ReadOnlyError(f"refused: `auditor sql` is read-only and this is a {kind} statement. "
                                 "Fix: use `auditor ingest ...` to add data (with --replace to change it); "
                                 "queries may only SELECT (views: signals_long, paired, matched).")
+        if _SEQUENCE_WRITES.search(st.query):
+            raise ReadOnlyError("refused: nextval / setval change a sequence, and `auditor sql` is read-only. "
+                                "Fix: use currval, or leave sequences alone.")
 
 
 # -- loading (methods delegate to the ingest readers and the write module) -------------------------------------

@@ -1,0 +1,107 @@
+"""The CLI boundary and `auditor sql`'s sandbox: every failure is one line and a non-zero exit; reads stay reads.
+
+Reproductions from the reliability sweep (issue 17): EXPLAIN ANALYZE of writes, file reads through table
+functions, settings, sequences, a runaway query, an unexpected exception, a store in a missing folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import pytest
+
+from _campaigns import run_cli
+from auditor import Store
+from auditor.errors import ReadOnlyError
+
+
+@pytest.fixture
+def db(demo_db, tmp_path):
+    path = tmp_path / "store.duckdb"
+    shutil.copy(demo_db, path)
+    return path
+
+
+@pytest.mark.parametrize("query, says", [
+    ("EXPLAIN ANALYZE DELETE FROM signals", "DELETE statement"),
+    ("EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1", "CREATE statement"),
+    ("EXPLAIN ANALYZE COPY (SELECT * FROM signals) TO 'leak.parquet'", "COPY statement"),
+    ("explain   analyse   UPDATE signals SET value = 0", "UPDATE statement"),
+    ("EXPLAIN ANALYZE SET custom_extension_repository='http://example.invalid'", "SET statement"),
+    ("EXPLAIN INSTALL httpfs", "LOAD statement"),
+    ("SELECT nextval('conversation_key_seq')", "nextval"),
+    ("SELECT content FROM read_text('/etc/passwd')", "no files"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "no files"),
+    ("SELECT * FROM read_blob('/etc/hostname')", "no files"),
+    ("SELECT * FROM glob('/etc/*')", "no files"),
+    ("SET enable_external_access = true", "SET statement"),
+])
+def test_sql_refuses_writes_files_and_settings_in_one_line(db, tmp_path, query, says):
+    before = Store(db, read_only=True)
+    n = before.con.execute("SELECT count(*) FROM signals").fetchall()[0][0]
+    before.close()
+    r = run_cli(db, "sql", query)
+    assert r.returncode == 1 and says in r.stderr and "Fix:" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert not (tmp_path / "leak.parquet").exists() and not list(db.parent.glob("*.parquet"))
+    with Store(db, read_only=True) as s:
+        assert s.con.execute("SELECT count(*) FROM signals").fetchall()[0][0] == n
+        assert s.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'x'").fetchall() \
+            == [(0,)]
+
+
+def test_sql_still_answers_queries_and_explain_analyze_of_a_select(db):
+    r = run_cli(db, "sql", "SELECT count(*) AS n FROM signals", "--json")
+    assert r.returncode == 0 and '"n": 6021' in r.stdout
+    r = run_cli(db, "sql", "EXPLAIN ANALYZE SELECT count(*) FROM paired")
+    assert r.returncode == 0 and "Total Time" in r.stdout
+
+
+def test_a_runaway_query_is_stopped(db):
+    r = run_cli(db, "sql", "--timeout", "1", "SELECT count(*) FROM range(100000000000)")
+    assert r.returncode == 1 and "longer than 1 s" in r.stderr and "--timeout" in r.stderr
+
+
+def test_store_sql_from_python_is_as_read_only_as_the_cli(db):
+    with Store(db) as s:
+        n = s.sql("SELECT count(*) AS n FROM signals")["n"][0]
+        for q in ("EXPLAIN ANALYZE DELETE FROM signals", "EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1",
+                  "SELECT nextval('conversation_key_seq')", "DELETE FROM signals"):
+            with pytest.raises(ReadOnlyError):
+                s.sql(q)
+        seq = s.con.execute("SELECT currval('conversation_key_seq')").fetchall()
+        assert s.sql("SELECT count(*) AS n FROM signals")["n"][0] == n
+        assert s.con.execute("SELECT currval('conversation_key_seq')").fetchall() == seq
+        s.sql("CREATE TABLE mine AS SELECT 1 AS x", allow_writes=True)      # the explicit escape hatch still works
+        assert s.sql("SELECT x FROM mine")["x"][0] == 1
+
+
+def test_an_unexpected_exception_is_one_line_exit_70_and_debug_shows_it(db):
+    con = duckdb.connect(str(db))                    # a store damaged behind auditor's back
+    con.execute("""UPDATE rubrics SET spec = '{"name": "llm_rubric"}'""")
+    con.close()
+    r = run_cli(db, "audit", "--dimension", "Q0")
+    assert r.returncode == 70, (r.returncode, r.stderr[-500:])
+    assert len(r.stderr.strip().splitlines()) == 1 and "internal error (ValidationError" in r.stderr
+    assert "--debug" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(db, "--debug", "audit", "--dimension", "Q0")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_a_store_in_a_missing_folder_says_how_to_fix_it(tmp_path):
+    r = run_cli(tmp_path / "no" / "such" / "x.duckdb", "init")
+    assert r.returncode == 1 and "does not exist" in r.stderr and "mkdir -p" in r.stderr
+    r = run_cli(tmp_path / "no" / "x.duckdb", "--debug", "init")
+    assert r.returncode == 1 and "Traceback" in r.stderr and "AuditorError" in r.stderr
+
+
+def test_an_older_store_opened_for_reading_is_upgraded_once(db):
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM schema_migrations WHERE version = 3")
+    for t in ("campaign_answers", "campaign_assignments", "campaign_items", "campaign_annotators", "campaigns",
+              "signal_history", "web_keys"):
+        con.execute(f"DROP TABLE {t}")
+    con.close()
+    r = run_cli(db, "sql", "SELECT count(*) AS n FROM campaigns", "--json")
+    assert r.returncode == 0 and '"n": 0' in r.stdout, r.stderr
