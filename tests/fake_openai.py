@@ -9,7 +9,8 @@ Answers are deterministic: each enum field's option is picked from a hash of the
 ``X-Auditor-Item`` header the judge runner sends (``conversation_id#sample``), else a hash of the first user
 message.
 
-Faults (``kind`` strings): ``"429"`` (with ``Retry-After``), ``"500"``, ``"401"``, ``"malformed"`` (an HTTP
+Faults (``kind`` strings): ``"429"`` (with ``Retry-After``), ``"429_echo"`` (a 429 whose body echoes the request
+headers, ``Authorization`` included, with a ``Retry-After`` of an hour), ``"500"``, ``"401"``, ``"malformed"`` (an HTTP
 body that is not JSON), ``"bad_json"`` (a well-formed reply whose structured content is not JSON), ``"invalid"``
 (schema-invalid option values), ``"truncated"`` (cut-off content, ``finish_reason="length"``), ``"hang"`` (no
 reply until ``hang_s`` passes or the server stops). Script them with :meth:`FakeOpenAI.fault_for` (per item, in order of
@@ -40,7 +41,7 @@ from typing import Any, Callable
 
 __all__ = ["FakeOpenAI", "Request", "pick", "answer_for", "FAULTS"]
 
-FAULTS = ("429", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang")
+FAULTS = ("429", "429_echo", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang")
 INVALID_LABEL = "NOT-AN-OPTION"
 
 
@@ -197,6 +198,13 @@ class _Handler(BaseHTTPRequestHandler):
             fake._record(rec)
             self._send(429, b'{"error": {"message": "rate limited", "type": "rate_limit_error"}}',
                        {"Retry-After": str(fault_arg if fault_arg is not None else fake.retry_after)})
+            return
+        if fault == "429_echo":            # a careless proxy: echoes the request's headers, asks for an hour's wait
+            rec.status = 429
+            fake._record(rec)
+            echo = json.dumps({"error": {"message": f"rate limited: {self.headers.get('Authorization')}",
+                                         "request_headers": dict(self.headers.items())}})
+            self._send(429, echo.encode(), {"Retry-After": str(fault_arg if fault_arg is not None else 3600)})
             return
         if fault == "500":
             rec.status = 500

@@ -226,24 +226,24 @@ class ItemCaller:
             except openai.APITimeoutError:
                 transient = f"timeout: no reply within timeout_s={timeout:g} s"
             except openai.APIConnectionError as e:
-                transient = f"connection error: {_short(e)} ({self.judge.base_url})"
+                transient = self.redact(f"connection error: {_short(e)} ({self.judge.base_url})")
                 res.connection_error = True
             except openai.APIStatusError as e:
                 code = e.status_code
                 raw_body = e.response.text if e.response is not None else None
                 if code in (401, 403):
                     var = self.cfg.api_key_env
-                    raise FatalEndpointError(
+                    raise FatalEndpointError(self.redact(
                         f"{self.judge.base_url} refused the request (HTTP {code}). Fix: check the API key in "
                         + (f"${var}" if var else "an environment variable named by api_key_env")
-                        + " and its permissions for model " + repr(self.cfg.model) + ".") from None
+                        + " and its permissions for model " + repr(self.cfg.model) + ".")) from None
                 if code == 404:
-                    raise FatalEndpointError(
+                    raise FatalEndpointError(self.redact(
                         f"{self.judge.base_url}: HTTP 404 for model {self.cfg.model!r} "
-                        f"({self.redact(_short(e, 200))}). Fix: check base_url (it usually ends in /v1) and "
-                        "the model name (`curl BASE_URL/models` lists them).") from None
+                        f"({_short(e, 200)}). Fix: check base_url (it usually ends in /v1) and "
+                        "the model name (`curl BASE_URL/models` lists them).")) from None
                 if code == 429 or code == 408 or code == 409 or code >= 500:
-                    transient = f"HTTP {code}: {_short(e, 200)}"
+                    transient = self.redact(f"HTTP {code}: {_short(e, 200)}")
                     retry_after = retry_after_seconds(e.response.headers if e.response is not None else None)
                 else:
                     res.error = self.redact(f"HTTP {code}: the endpoint rejected the request: {_short(e)}")
@@ -253,12 +253,13 @@ class ItemCaller:
                 transient = f"malformed reply body (not JSON: {e.msg})"
                 raw_body = e.doc
             except openai.APIResponseValidationError as e:
-                transient = f"malformed reply body: {_short(e, 200)}"
+                transient = self.redact(f"malformed reply body: {_short(e, 200)}")
                 raw_body = e.response.text if e.response is not None else None
 
             if transient is not None:
                 if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
-                    res.error = f"{transient}; the server asked to wait {retry_after:.0f} s (> {MAX_RETRY_AFTER_S:.0f})"
+                    res.error = self.redact(f"{transient}; the server asked to wait {retry_after:.0f} s "
+                                            f"(> {MAX_RETRY_AFTER_S:.0f})")
                     res.raw = self.redact(raw_body) if raw_body else None
                     return res
                 if res.n_retries >= max_retries:

@@ -23,6 +23,7 @@ import time
 from typing import Any, Callable, Mapping
 
 from ..errors import AuditorError, ConfigError
+from .._redact import make_redactor, safe_url
 from ._call import FatalEndpointError, ItemCaller, ItemResult
 from ._config import Judge
 from ._prompt import PromptRenderer
@@ -90,8 +91,10 @@ class _Writer:
     """
 
     def __init__(self, store, judge: Judge, run_id: str, t0: float, *, max_batch: int = 1024,
-                 min_interval_s: float = 0.1, counters_every_s: float = 1.0):
+                 min_interval_s: float = 0.1, counters_every_s: float = 1.0,
+                 redact: Callable[[str], str] = lambda s: s):
         self.store, self.judge, self.run_id, self.t0 = store, judge, run_id, t0
+        self.redact = redact
         self.max_batch, self.min_interval_s, self.counters_every_s = max_batch, min_interval_s, counters_every_s
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
@@ -109,6 +112,8 @@ class _Writer:
                 "tokens_out": self.tokens_out, "cost_usd": self.cost_usd, "wall_s": time.monotonic() - self.t0}
 
     def put(self, result: ItemResult) -> None:
+        """Queue a result for commit; its error and raw text pass the run's redaction on the way to the store."""
+        result.error, result.raw = self.redact(result.error), self.redact(result.raw)
         self.q.put(result)
 
     def _loop(self) -> None:
@@ -160,12 +165,6 @@ class _Writer:
         self.thread.join()
 
 
-def _redactor(secret: str | None) -> Callable[[str], str]:
-    if not secret or len(secret) < 6:
-        return lambda s: s
-    return lambda s: s.replace(secret, "[redacted]") if isinstance(s, str) else s
-
-
 def _make_client(judge: Judge, api_key: str, concurrency: int):
     import httpx2
     import openai
@@ -206,13 +205,13 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
         return result
 
     snap = Progress(plan.n_planned, plan.n_cached, len(plan.items), cost_usd=judge.cost_usd(0, 0))
-    redact = _redactor(api_key)
+    redact = make_redactor(api_key, judge.base_url)
     own_client = client is None
     if own_client:
         client = _make_client(judge, api_key, k)
     caller = ItemCaller(judge, client, backoff_base_s=backoff_base_s, redact=redact)
     caller.request_kwargs(first_messages)           # instructor's imports and request template, before the clock
-    writer = _Writer(store, judge, run_id, t0)
+    writer = _Writer(store, judge, run_id, t0, redact=redact)
     items = iter(plan.items)
     conn_fail_streak = 0
     streak_limit = max(3, k)
@@ -248,7 +247,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
                 snap.failed += 1
                 conn_fail_streak = conn_fail_streak + 1 if res.connection_error else 0
                 if conn_fail_streak >= streak_limit:
-                    raise FatalEndpointError(f"cannot reach {judge.base_url}: the last {conn_fail_streak} items "
+                    raise FatalEndpointError(f"cannot reach {safe_url(judge.base_url)}: the last {conn_fail_streak} items "
                                              f"failed to connect ({res.error}). Fix: start the server or correct "
                                              "base_url; rerun to resume.")
             report()
@@ -285,6 +284,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
         writer.close()
         if writer.error is not None and status != "failed":
             status, error = "failed", f"store write failed: {writer.error}"
+        error = redact(error)
         result.status, result.error = status, error
         result.n_done, result.n_failed = writer.n_done, writer.n_failed
         result.tokens_in, result.tokens_out = writer.tokens_in, writer.tokens_out

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import urllib.parse
 import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
@@ -25,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import AuditorError
+from .._redact import safe_url
 from ._store import Store
 from ._writes import register_rubric
 
@@ -68,15 +68,6 @@ class Plan:
     n_cached: int
     n_retrying: int
     n_without_messages: int
-
-
-def safe_url(url: str) -> str:
-    """A URL without user info or query string (either can carry a secret), for storing and printing."""
-    p = urllib.parse.urlsplit(url)
-    host = p.hostname or ""
-    if p.port:
-        host = f"{host}:{p.port}"
-    return urllib.parse.urlunsplit((p.scheme, host, p.path, "", ""))
 
 
 def save_judge(store: Store, judge: "Judge") -> None:
