@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AuditorError
-from ..rubric import load_rubric
 from ..store import Store, register_rubric
 from ..store._campaigns import insert_campaign
 from ..store._store import check_read_only
@@ -147,7 +146,7 @@ def create_campaign(store: Store, name: str, *, rubric: str, annotators: list[st
         raise AuditorError(f"campaign name {name!r} is not usable. Fix: 1-64 letters, digits, '.', '_' or '-', "
                            "starting with a letter or digit.")
     names = _parse_annotators(annotators)
-    rub = load_rubric(rubric)
+    rub = store.rubric(rubric)
     strategy = strategy or ("stratified" if stratify_by else "random" if sample is not None else "all")
     if strategy == "all" and sample is not None:
         raise AuditorError("--sample goes with --strategy random or stratified (all takes every conversation). Fix: "
@@ -170,7 +169,7 @@ def create_campaign(store: Store, name: str, *, rubric: str, annotators: list[st
               "n_items": len(items), "admin_token_hash": hash_token(admin),
               "batch_id": f"campaign-{name}-{uuid.uuid4().hex[:6]}", "design": drawn.design}
     with store.transaction():
-        register_rubric(store, rub)
+        register_rubric(store, rub, source=str(rubric))
         insert_campaign(store, campaign=record, items=items, queues=queues,
                         token_hashes={a: hash_token(t) for a, t in tokens.items()})
     return CreatedCampaign(name, rub.name, len(items), len(pop), strategy, tokens, admin,

@@ -227,6 +227,29 @@ class Store:
     def rubric_names(self) -> list[str]:
         return [r[0] for r in self.con.execute("SELECT rubric FROM rubrics ORDER BY rubric").fetchall()]
 
+    def rubric(self, name_or_path: str | Path):
+        """A rubric by built-in name, by file path, or by the name of a rubric stored here (one first loaded from a
+        file is then usable by its name)."""
+        import json
+
+        from ..rubric import Rubric, builtin_rubric_names, load_rubric
+        from ..errors import RubricError
+
+        try:
+            return load_rubric(name_or_path)
+        except RubricError:
+            p = Path(str(name_or_path))
+            if p.suffix or p.exists():
+                raise                                   # a file was meant: its own error says what is wrong
+            row = self.con.execute("SELECT spec FROM rubrics WHERE rubric = ?", [str(name_or_path)]).fetchall()
+            if row:
+                return Rubric.model_validate(json.loads(row[0][0]))
+            stored = [n for n in self.rubric_names() if n not in builtin_rubric_names()]
+            raise RubricError(f"unknown rubric '{name_or_path}'; built-in rubrics are: "
+                              f"{', '.join(builtin_rubric_names())}"
+                              + (f"; stored in this store: {', '.join(stored)}" if stored else "")
+                              + ", or pass a path to a rubric YAML file") from None
+
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
 _SEQUENCE_WRITES = re.compile(r"\b(nextval|setval)\s*\(", re.IGNORECASE)
@@ -282,16 +305,15 @@ def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=No
     score : ``"expected"`` (sum of value x probability) or ``"argmax"`` for rows with probabilities only
     """
     from ..ingest import SignalOptions, as_raw_table, normalise_signals
-    from ..rubric import load_rubric
     from ._writes import register_rubric, write_signals
 
-    rub = load_rubric(rubric)
+    rub = self.rubric(rubric)
     raw = as_raw_table(source, source_name)
     opts = SignalOptions(rater_kind=rater_kind, rater_id=rater_id, mapping=dict(mapping or {}), wide=wide,
                          missing_code=missing_code, renormalize=renormalize, score=score, model=model)
     norm = normalise_signals(raw, rub, opts)
     with self.transaction():
-        register_rubric(self, rub)
+        register_rubric(self, rub, source=str(rubric))
         res = write_signals(self, norm, source=raw.path, replace=replace, sha256=raw.sha256, rubric=rub.name,
                             options=opts.to_dict())
     res.notes = list(norm.attrs.get("notes", [])) + res.notes

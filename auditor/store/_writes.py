@@ -79,9 +79,15 @@ def _to_arrow(df: pd.DataFrame, columns: list[str]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=columns)
 
 
-def register_rubric(store: Store, rubric: Rubric) -> None:
-    """Store a rubric (idempotent). A different rubric under a stored name is an error."""
+def register_rubric(store: Store, rubric: Rubric, source: str | None = None) -> None:
+    """Store a rubric (idempotent). A different rubric under a stored name is an error. ``source``: the file it
+    came from, recorded the first time one is known."""
     con = store.con
+    if source:
+        from pathlib import Path
+
+        p = Path(str(source))
+        source = str(p.resolve()) if p.suffix and p.exists() else None
     rows = con.execute("SELECT content_hash FROM rubrics WHERE rubric = ?", [rubric.name]).fetchall()
     row = rows[0] if rows else None
     if row:
@@ -89,11 +95,13 @@ def register_rubric(store: Store, rubric: Rubric) -> None:
             raise IngestError(rubric.name, f"a different rubric named '{rubric.name}' is already stored "
                               f"(hash {row[0]}, this one {rubric.content_hash})",
                               fix="give the changed rubric a new name (or version it as a new rubric name).")
+        if source:
+            con.execute("UPDATE rubrics SET source = ? WHERE rubric = ? AND source IS NULL", [source, rubric.name])
         return
     with store.transaction():
-        con.execute("INSERT INTO rubrics VALUES (?, ?, ?, ?, ?)",
-                    [rubric.name, rubric.version, rubric.description, rubric.content_hash,
-                     json.dumps(rubric.model_dump())])
+        con.execute("INSERT INTO rubrics (rubric, version, description, content_hash, spec, source) VALUES "
+                    "(?, ?, ?, ?, ?, ?)", [rubric.name, rubric.version, rubric.description, rubric.content_hash,
+                                           json.dumps(rubric.model_dump()), source])
         for i, d in enumerate(rubric.dimensions):
             lo, hi = d.value_range
             con.execute("INSERT INTO dimensions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

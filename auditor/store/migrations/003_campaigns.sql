@@ -82,3 +82,6 @@ CREATE TABLE web_keys (
     name  VARCHAR PRIMARY KEY,
     value VARCHAR NOT NULL
 );
+
+-- Where a stored rubric came from (the YAML file it was first loaded from), so `auditor rubrics list` can say.
+ALTER TABLE rubrics ADD COLUMN source VARCHAR;
