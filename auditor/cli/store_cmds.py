@@ -11,6 +11,7 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("sql")(sql)
     app.command("demo")(demo)
+    app.command("export")(export_cmd)
 
 
 @handle_errors
@@ -58,3 +59,17 @@ def demo(ctx: typer.Context,
         except ImportError:
             return
         audit_cli.demo_audit(store, bootstrap=bootstrap, seed=seed, out=out)
+
+
+@handle_errors
+def export_cmd(ctx: typer.Context,
+               table: str = typer.Argument(None, help="A table or view of the store (e.g. signals_long, paired)."),
+               to: str = typer.Option(..., "--to", help="Output file: .parquet, .csv, .jsonl or .json."),
+               query: str = typer.Option(None, "--query", help="A read-only SELECT instead of a table."),
+               force: bool = typer.Option(False, "--force", help="Overwrite the output file.")):
+    """Write a table, view or read-only query to Parquet / CSV / JSON lines (what `auditor sql` refuses to COPY)."""
+    from ..export import export
+
+    with open_store(ctx, read_only=True) as store:
+        n = export(store, to, table=table, query=query, overwrite=force)
+    console.print(f"wrote {n} rows to {to}", highlight=False, markup=False)

@@ -275,6 +275,10 @@ def check_read_only(query: str) -> None:
                 raise ReadOnlyError("refused: this EXPLAIN could not be read. Fix: EXPLAIN a SELECT query.")
             check_read_only(inner)
             continue
+        if kind == "COPY":
+            raise ReadOnlyError("refused: `auditor sql` is read-only and COPY writes a file. Fix: `auditor export "
+                                "TABLE --to out.parquet` (or --query \"SELECT ...\") writes tables and queries to "
+                                "Parquet, CSV or JSON lines.")
         if kind not in READ_STATEMENTS:
             raise ReadOnlyError(f"refused: `auditor sql` is read-only and this is a {kind} statement. "
                                 "Fix: use `auditor ingest ...` to add data (with --replace to change it); "
