@@ -105,3 +105,16 @@ def test_an_older_store_opened_for_reading_is_upgraded_once(db):
     con.close()
     r = run_cli(db, "sql", "SELECT count(*) AS n FROM campaigns", "--json")
     assert r.returncode == 0 and '"n": 0' in r.stdout, r.stderr
+
+
+def test_version_short_help_and_global_options_after_the_command(db):
+    r = run_cli(db, "--version")
+    assert r.returncode == 0 and r.stdout.startswith("auditor ")
+    r = run_cli(db, "audit", "-h")
+    assert r.returncode == 0 and "Usage: auditor audit" in r.stdout
+    import subprocess
+
+    from _campaigns import AUDITOR
+    r = subprocess.run([AUDITOR, "sql", "SELECT count(*) AS n FROM signals", "--json", "--db", str(db), "--wait", "2"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and '"n": 6021' in r.stdout, r.stderr

@@ -15,7 +15,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("auditor")
+        except PackageNotFoundError:
+            v = "unknown (not installed)"
+        typer.echo(f"auditor {v}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -25,7 +38,9 @@ def _root(ctx: typer.Context,
           wait: float = typer.Option(10.0, "--wait", envvar="AUDITOR_LOCK_WAIT", min=0,
                                      help="Seconds to wait for another process that holds the store (e.g. "
                                           "`auditor serve`) before giving up. Env: AUDITOR_LOCK_WAIT."),
-          debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of an error.")):
+          debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of an error."),
+          _v: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                  help="Print the version and exit.")):
     """Global options."""
     ctx.obj = {"db": db, "wait": wait, "debug": debug}
 
@@ -53,12 +68,42 @@ _register_optional()
 
 
 INTERNAL_ERROR = 70       # EX_SOFTWARE
+_GLOBAL_VALUED = ("--db", "--wait")
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _global_options_first(args: list[str]) -> list[str]:
+    """Accept the global options after the command name too (``auditor audit --db x.duckdb``): move them first."""
+    front, rest, i = [], [], 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest += args[i:]
+            break
+        if a in _GLOBAL_VALUED and i + 1 < len(args) and (a == "--db" or _is_number(args[i + 1])):
+            front += [a, args[i + 1]]
+            i += 2
+            continue
+        if a.split("=", 1)[0] in _GLOBAL_VALUED and "=" in a or a == "--debug":
+            front.append(a)
+        else:
+            rest.append(a)
+        i += 1
+    return front + rest
 
 
 def main() -> None:
     """The console script: every error ends in one line and a non-zero exit (``--debug`` shows tracebacks)."""
     import sys
 
+    sys.argv[1:] = _global_options_first(sys.argv[1:])
     debug = "--debug" in sys.argv[1:]
     try:
         app()
