@@ -26,7 +26,7 @@ def db(demo_db, tmp_path):
 @pytest.mark.parametrize("query, says", [
     ("EXPLAIN ANALYZE DELETE FROM signals", "DELETE statement"),
     ("EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1", "CREATE statement"),
-    ("EXPLAIN ANALYZE COPY (SELECT * FROM signals) TO 'leak.parquet'", "COPY statement"),
+    ("EXPLAIN ANALYZE COPY (SELECT * FROM signals) TO 'leak.parquet'", "COPY writes a file"),
     ("explain   analyse   UPDATE signals SET value = 0", "UPDATE statement"),
     ("EXPLAIN ANALYZE SET custom_extension_repository='http://example.invalid'", "SET statement"),
     ("EXPLAIN INSTALL httpfs", "LOAD statement"),

@@ -84,4 +84,4 @@ CREATE TABLE web_keys (
 );
 
 -- Where a stored rubric came from (the YAML file it was first loaded from), so `auditor rubrics list` can say.
-ALTER TABLE rubrics ADD COLUMN source VARCHAR;
+ALTER TABLE rubrics ADD COLUMN IF NOT EXISTS source VARCHAR;
