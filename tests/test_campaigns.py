@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pandas as pd
 import pytest
 
 from _campaigns import JUDGE, judges_store, run_cli
@@ -228,3 +229,35 @@ def test_the_alternative_annotator_test_runs_on_campaign_data(store):
     alt = rows[(rows.rater == JUDGE) & rows.statistic.str.startswith("alt_test")]
     assert set(alt.statistic) == {"alt_test_winning_rate", "alt_test_advantage", "alt_test_passed"}
     assert "4 humans" in alt[alt.statistic == "alt_test_winning_rate"].note.iloc[0]
+
+
+def test_a_relabelling_queue_takes_the_largest_disagreements_and_refuses_corrected_estimates(store):
+    first = create_campaign(store, "round1", rubric="llm_rubric", annotators="alice,bob", sample=40, seed=3)
+    _answer_all(store, first, lambda name, conv: {f"Q{i}": "2" for i in range(9)})
+    rows = audit(store, n_boot=50, dimensions=["Q0"], statistics=["ppi_mean", "mean_diff"])
+    ppi = rows[(rows.rater == JUDGE) & (rows.statistic == "ppi_mean")]
+    assert ppi["value"].notna().all()                       # a random sample: PPI is computed
+    with pytest.raises(AuditorError, match="needs --top"):
+        create_campaign(store, "q", rubric="llm_rubric", annotators="carol", overlap=1, from_disagreements=JUDGE)
+    with pytest.raises(AuditorError, match="not an LLM rater"):
+        create_campaign(store, "q", rubric="llm_rubric", annotators="carol", overlap=1, from_disagreements="alice",
+                        top=5)
+    queue = create_campaign(store, "adjudicate", rubric="llm_rubric", annotators="carol", overlap=1,
+                            from_disagreements=JUDGE, top=8)
+    assert queue.strategy == "disagreement" and queue.n_items == 8 and queue.population == 40
+    assert queue.design["probability_sample"] is False
+    items = store.sql("SELECT conversation_id, inclusion_prob FROM campaign_items WHERE campaign = 'adjudicate'")
+    assert items.inclusion_prob.isna().all()
+    # they are the 8 largest mean |judge - human| gaps, rescaled by the option range (here 1..4)
+    gaps = store.sql(
+        "WITH j AS (SELECT conversation_id, dimension, value FROM signals WHERE rater_id = ? AND status = 'ok'), "
+        "h AS (SELECT conversation_id, dimension, avg(value) AS value FROM signals WHERE rater_id IN ('alice', 'bob') "
+        "AND status = 'ok' GROUP BY ALL) SELECT conversation_id, avg(abs(j.value - h.value) / 3) AS gap FROM j JOIN "
+        "h USING (conversation_id, dimension) GROUP BY 1 ORDER BY gap DESC, conversation_id LIMIT 8", [JUDGE])
+    assert set(items.conversation_id) == set(gaps.conversation_id)
+    _answer_all(store, queue, lambda name, conv: {f"Q{i}": "4" for i in range(9)})
+    rows = audit(store, n_boot=50, dimensions=["Q0"], statistics=["ppi_mean", "naive_llm_mean", "mean_diff"])
+    j = rows[rows.rater == JUDGE].set_index("statistic")
+    assert pd.isna(j.loc["ppi_mean", "value"]) and "refused: 8 of the 40" in j.loc["ppi_mean", "note"]
+    assert "largest disagreement (campaign adjudicate)" in j.loc["ppi_mean", "note"]
+    assert pd.notna(j.loc["mean_diff", "value"]) and "warning: 8 of these conversations" in j.loc["mean_diff", "note"]

@@ -375,7 +375,17 @@ def extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx,
     if want.any(_alt.ALT_TEST_STATISTICS):
         add(_alt_test_rows(sig, dim, idx, raters, human_idx, opts, want), reference="humans")
     if want.any(CORRECTED):
-        add(_corrected_rows(sig, dim, idx, inp, opts, want))
+        from ._fetch import selected_among
+
+        n_sel, chosen_by = selected_among(store, sig, rubric.name, inp.units)
+        if n_sel:
+            add([StatRow(s, float("nan"), n=int(inp.units.size),
+                         note=f"refused: {n_sel} of the {inp.units.size} human-labelled conversations were chosen by "
+                              f"largest disagreement (campaign {', '.join(chosen_by)}), not at random; a corrected "
+                              "estimate needs a random sample of labelled conversations (label a --sample campaign)")
+                 for s in CORRECTED if want(s)])
+        else:
+            add(_corrected_rows(sig, dim, idx, inp, opts, want))
     if want.any(STABILITY):
         for r in _stability_rows(sig, dim, name, idx, raters, opts, want):
             ref = name + _stab.SWAPPED_SUFFIX if r.statistic == "position_consistency" else name

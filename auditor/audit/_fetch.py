@@ -10,7 +10,8 @@ import pandas as pd
 from ..rubric import Rubric
 from ..store import Store
 
-__all__ = ["DimensionSignals", "RaterInfo", "raters", "dimension_signals", "stored_rubrics", "load_stored_rubric"]
+__all__ = ["DimensionSignals", "RaterInfo", "raters", "dimension_signals", "stored_rubrics", "load_stored_rubric",
+           "nonrandom_units"]
 
 
 @dataclass
@@ -67,6 +68,40 @@ def dimension_signals(store: Store, rubric: str, dimension: str) -> DimensionSig
     return DimensionSignals(np.asarray(d["conv"], dtype=np.int64), np.asarray(d["task"], dtype=np.int64),
                             np.asarray(d["rater"], dtype=np.int32), np.asarray(d["sample"], dtype=np.int32),
                             np.asarray(d["value"], dtype=float), np.asarray(d["batch"], dtype=np.int32))
+
+
+def nonrandom_units(store: Store, rubric: str) -> dict[int, str]:
+    """Conversation key -> campaign, for conversations whose human labels on ``rubric`` come from a campaign that
+    chose its items by a non-random rule (``disagreement``): corrected estimates cannot use them."""
+    has = store.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'campaigns'"
+                            ).fetchall()[0][0]
+    if not has or not store.con.execute("SELECT count(*) FROM campaigns WHERE strategy = 'disagreement' AND "
+                                        "rubric = ?", [rubric]).fetchall()[0][0]:
+        return {}
+    rows = store.con.execute(
+        "SELECT DISTINCT c.conv_key, cp.campaign FROM campaigns cp JOIN campaign_answers a USING (campaign) "
+        "JOIN campaign_items i ON i.campaign = a.campaign AND i.item_id = a.item_id "
+        "JOIN conversations c ON c.conversation_id = i.conversation_id "
+        "WHERE cp.strategy = 'disagreement' AND cp.rubric = ? AND a.status = 'ok'", [rubric]).fetchall()
+    return {int(k): c for k, c in rows}
+
+
+def selected_among(store: Store, sig: DimensionSignals, rubric: str, units: np.ndarray) -> tuple[int, list[str]]:
+    """How many of ``units`` carry human labels chosen by a non-random rule, and from which campaigns (memoised on
+    the dimension's signals)."""
+    key = ("nonrandom", rubric)
+    if key not in sig.memo:
+        sig.memo[key] = nonrandom_units(store, rubric)
+    chosen = sig.memo[key]
+    if not chosen:
+        return 0, []
+    hit = [chosen[int(u)] for u in np.asarray(units) if int(u) in chosen]
+    return len(hit), sorted(set(hit))
+
+
+def selection_note(n: int, campaigns: list[str]) -> str:
+    return (f"warning: {n} of these conversations were chosen for relabelling by largest disagreement (campaign "
+            f"{', '.join(campaigns)}), not at random: this describes that mix of conversations, not a random sample")
 
 
 def conversation_ids(store: Store) -> pd.DataFrame:

@@ -255,9 +255,15 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
             out += _rows([StatRow(s, float("nan"), note="undefined: no conversation rated by both this "
                                   "rater and the reference") for s in (paired_stats or ["mean_diff"])], **rctx)
             continue
+        n_sel, chosen_by = _fetch.selected_among(store, sig, rub_name, inp.units)
         if paired_stats != []:
-            out += _rows(llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed,
-                                          ci_method=opts.ci_method, statistics=paired_stats), **rctx)
+            rows = llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method,
+                                    statistics=paired_stats)
+            if n_sel:
+                for r in rows:
+                    r.note = f"{r.note}; {_fetch.selection_note(n_sel, chosen_by)}" if r.note else \
+                        _fetch.selection_note(n_sel, chosen_by)
+            out += _rows(rows, **rctx)
         out += _extra_paired_rows(store, sig, rubric, dim, name, raters, ctx.ref_idx, ctx.human_idx, inp, opts,
                                   rctx)
         res.pooled[name] = (inp.units, (inp.x - lo) / scale, (inp.y - lo) / scale)

@@ -117,6 +117,35 @@ def _strata(store: Store, pop: pd.DataFrame, by: str, rubric, dimension: str | N
     raise AuditorError(f"unknown --stratify-by {by!r}. Fix: use one of {', '.join(STRATIFY_BY)}.")
 
 
+def _disagreements(store: Store, rubric, rater: str, top: int, where: str | None) -> tuple[pd.DataFrame, int]:
+    """The ``top`` conversations where ``rater`` departs most from the human consensus (mean over the rubric's
+    dimensions of |LLM - mean human| / option range), among those both rated; and how many both rated."""
+    kind = store.con.execute("SELECT kind FROM raters WHERE rater_id = ?", [rater]).fetchall()
+    if not kind or kind[0][0] == "human":
+        llm = [r[0] for r in store.con.execute("SELECT rater_id FROM raters WHERE kind <> 'human' ORDER BY 1")
+               .fetchall()]
+        raise AuditorError(f"--from-disagreements {rater!r} is not an LLM rater in this store. Fix: use one of "
+                           f"{', '.join(llm) or '(none: ingest or run a judge first)'}.")
+    pop = _population(store, where)
+    df = store.con.execute(
+        """WITH v AS (SELECT s.conversation_id, s.dimension, r.kind = 'human' AS is_human, avg(s.value) AS value
+                      FROM signals s JOIN raters r USING (rater_id)
+                      WHERE s.rubric = ? AND s.status = 'ok' AND s.value IS NOT NULL
+                        AND (s.rater_id = ? OR r.kind = 'human') GROUP BY ALL),
+                d AS (SELECT l.conversation_id, abs(l.value - h.value) / nullif(dm.value_max - dm.value_min, 0) AS gap
+                      FROM v l JOIN v h ON h.conversation_id = l.conversation_id AND h.dimension = l.dimension
+                      JOIN dimensions dm ON dm.rubric = ? AND dm.dimension = l.dimension
+                      WHERE NOT l.is_human AND h.is_human)
+           SELECT conversation_id, avg(gap) AS disagreement FROM d WHERE conversation_id = ANY(?) GROUP BY 1
+           ORDER BY disagreement DESC, conversation_id""",
+        [rubric.name, rater, rubric.name, pop["conversation_id"].tolist()]).fetchdf()
+    if df.empty:
+        raise AuditorError(f"--from-disagreements {rater!r}: no conversation has both its ratings and human ratings "
+                           f"on rubric {rubric.name!r}. Fix: relabelling queues need a judge and earlier human "
+                           "labels; use --sample for a first round.")
+    return df.head(top), len(df)
+
+
 def _check_annotators(store: Store, names: list[str], rubric: str, conversations: list[str]) -> None:
     kinds = dict(store.con.execute("SELECT rater_id, kind FROM raters WHERE rater_id = ANY(?)", [names]).fetchall())
     llm = [n for n, k in kinds.items() if k != "human"]
@@ -135,42 +164,67 @@ def _check_annotators(store: Store, names: list[str], rubric: str, conversations
 
 def create_campaign(store: Store, name: str, *, rubric: str, annotators: list[str] | str, overlap: int = 2,
                     sample: int | None = None, strategy: str | None = None, stratify_by: str | None = None,
-                    stratify_dimension: str | None = None, where: str | None = None, seed: int = 0
-                    ) -> CreatedCampaign:
+                    stratify_dimension: str | None = None, where: str | None = None, seed: int = 0,
+                    from_disagreements: str | None = None, top: int | None = None) -> CreatedCampaign:
     """Create a campaign: draw items by the design, give each to ``overlap`` annotators, mint private tokens.
 
     ``strategy`` defaults to ``random`` when ``sample`` is given, else ``all`` (``stratified`` when only
     ``stratify_by`` is given). Every item records its inclusion probability under the design.
+    ``from_disagreements=RATER, top=N`` instead makes a relabelling queue: the N conversations where that LLM rater
+    departs most from the humans. That is not a probability sample: its items have no inclusion probability, and
+    the audit refuses corrected estimates from its labels and flags agreement that includes them.
     """
     if not NAME_RE.match(name or ""):
         raise AuditorError(f"campaign name {name!r} is not usable. Fix: 1-64 letters, digits, '.', '_' or '-', "
                            "starting with a letter or digit.")
     names = _parse_annotators(annotators)
     rub = store.rubric(rubric)
-    strategy = strategy or ("stratified" if stratify_by else "random" if sample is not None else "all")
-    if strategy == "all" and sample is not None:
-        raise AuditorError("--sample goes with --strategy random or stratified (all takes every conversation). Fix: "
-                           "add --strategy random, or drop --sample.")
-    if stratify_by and strategy != "stratified":
-        raise AuditorError(f"--stratify-by goes with --strategy stratified (got --strategy {strategy}).")
-    pop = _population(store, where)
-    strata = _strata(store, pop, stratify_by, rub, stratify_dimension) if strategy == "stratified" and stratify_by \
-        else None
-    drawn = draw_sample(len(pop), strategy=strategy, n=sample, seed=seed, strata=strata)
-    items = pd.DataFrame({"item_id": np.arange(len(drawn.index), dtype=np.int32),
-                          "conversation_id": pop["conversation_id"].to_numpy()[drawn.index],
-                          "inclusion_prob": drawn.inclusion_prob, "stratum": drawn.stratum})
+    if from_disagreements is not None:
+        if sample is not None or strategy not in (None, "disagreement") or stratify_by:
+            raise AuditorError("--from-disagreements picks the items itself: drop --sample, --strategy and "
+                               "--stratify-by (use --top N for how many).")
+        if not top or top < 1:
+            raise AuditorError("--from-disagreements needs --top N (how many conversations to relabel).")
+        picked, n_pairs = _disagreements(store, rub, from_disagreements, top, where)
+        items = pd.DataFrame({"item_id": np.arange(len(picked), dtype=np.int32),
+                              "conversation_id": picked["conversation_id"].to_numpy(),
+                              "inclusion_prob": np.full(len(picked), np.nan), "stratum": [None] * len(picked)})
+        strategy, population = "disagreement", n_pairs
+        design = {"strategy": "disagreement", "probability_sample": False, "rater": from_disagreements,
+                  "top": int(top), "population": n_pairs,
+                  "rule": "largest mean |LLM - human consensus| over the rubric's dimensions, rescaled by the option "
+                          "range",
+                  "smallest_disagreement_taken": float(picked["disagreement"].min())}
+    else:
+        if top is not None:
+            raise AuditorError("--top goes with --from-disagreements RATER.")
+        strategy = strategy or ("stratified" if stratify_by else "random" if sample is not None else "all")
+        if strategy == "disagreement":
+            raise AuditorError("--strategy disagreement is made with --from-disagreements RATER --top N.")
+        if strategy == "all" and sample is not None:
+            raise AuditorError("--sample goes with --strategy random or stratified (all takes every conversation). "
+                               "Fix: add --strategy random, or drop --sample.")
+        if stratify_by and strategy != "stratified":
+            raise AuditorError(f"--stratify-by goes with --strategy stratified (got --strategy {strategy}).")
+        pop = _population(store, where)
+        strata = (_strata(store, pop, stratify_by, rub, stratify_dimension)
+                  if strategy == "stratified" and stratify_by else None)
+        drawn = draw_sample(len(pop), strategy=strategy, n=sample, seed=seed, strata=strata)
+        items = pd.DataFrame({"item_id": np.arange(len(drawn.index), dtype=np.int32),
+                              "conversation_id": pop["conversation_id"].to_numpy()[drawn.index],
+                              "inclusion_prob": drawn.inclusion_prob, "stratum": drawn.stratum})
+        population, design = len(pop), drawn.design
     queues = assign(len(items), names, overlap, seed)
     _check_annotators(store, names, rub.name, items["conversation_id"].tolist())
     tokens = {a: new_token() for a in names}
     admin = new_token()
     record = {"campaign": name, "rubric": rub.name, "strategy": strategy, "stratify_by": stratify_by,
-              "where_sql": where, "overlap": overlap, "seed": seed, "population_n": len(pop),
+              "where_sql": where, "overlap": overlap, "seed": seed, "population_n": population,
               "n_items": len(items), "admin_token_hash": hash_token(admin),
-              "batch_id": f"campaign-{name}-{uuid.uuid4().hex[:6]}", "design": drawn.design}
+              "batch_id": f"campaign-{name}-{uuid.uuid4().hex[:6]}", "design": design}
     with store.transaction():
         register_rubric(store, rub, source=str(rubric))
         insert_campaign(store, campaign=record, items=items, queues=queues,
                         token_hashes={a: hash_token(t) for a, t in tokens.items()})
-    return CreatedCampaign(name, rub.name, len(items), len(pop), strategy, tokens, admin,
-                           {a: len(q) for a, q in queues.items()}, drawn.design)
+    return CreatedCampaign(name, rub.name, len(items), population, strategy, tokens, admin,
+                           {a: len(q) for a, q in queues.items()}, design)

@@ -6,6 +6,7 @@ import json
 import sys
 
 import typer
+from rich.markup import escape
 
 from ..errors import AuditorError
 from ._common import JSON_OPT, console, db_path, emit, handle_errors, lock_wait, open_store, records
@@ -37,6 +38,11 @@ def create_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaig
                                                            "rubric's first)."),
                where: str = typer.Option(None, "--where", help="SQL condition on the conversations table."),
                seed: int = typer.Option(0, "--seed", help="Random seed for sampling and assignment."),
+               from_disagreements: str = typer.Option(None, "--from-disagreements", metavar="RATER",
+                                                      help="A relabelling queue: the conversations where this LLM "
+                                                           "rater departs most from the humans (not a random "
+                                                           "sample)."),
+               top: int = typer.Option(None, "--top", help="How many conversations --from-disagreements takes."),
                url: str = typer.Option(DEFAULT_URL, "--url", help="Where `auditor serve` will be reached (for the "
                                                                   "printed links)."),
                as_json: bool = JSON_OPT):
@@ -46,15 +52,18 @@ def create_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaig
     with open_store(ctx) as store:
         made = create_campaign(store, name, rubric=rubric, annotators=annotators, overlap=overlap, sample=sample,
                                strategy=strategy, stratify_by=stratify_by, stratify_dimension=stratify_dimension,
-                               where=where, seed=seed)
+                               where=where, seed=seed, from_disagreements=from_disagreements, top=top)
     links = made.links(url)
     if as_json:
         sys.stdout.write(json.dumps(links) + "\n")
         return
-    console.print(f"campaign [bold]{made.campaign}[/]: {made.n_items} of {made.population} conversations "
-                  f"({made.strategy}), rubric {made.rubric}, {overlap} annotators per item", highlight=False)
+    how = (f"where {from_disagreements} departs most from the humans: not a random sample, so the audit will not "
+           "correct estimates with these labels" if made.strategy == "disagreement" else made.strategy)
+    console.print(f"campaign [bold]{escape(made.campaign)}[/]: {made.n_items} of {made.population} conversations "
+                  f"({escape(how)}), rubric {escape(made.rubric)}, {overlap} annotators per item", highlight=False)
     for a in links["annotators"]:
-        console.print(f"  {a['name']} ({made.loads[a['name']]} items): {a['url']}", highlight=False, soft_wrap=True)
+        console.print(f"  {escape(a['name'])} ({made.loads[a['name']]} items): {a['url']}", highlight=False,
+                      soft_wrap=True)
     console.print(f"  admin: {links['admin_url']}", highlight=False, soft_wrap=True)
     from urllib.parse import urlsplit
 
@@ -62,7 +71,7 @@ def create_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaig
     flags = "" if where.port in (None, 8765) else f" --port {where.port}"
     flags += "" if where.hostname in (None, "127.0.0.1", "localhost") else f" --host {where.hostname}"
     console.print("These links are shown only now (the store keeps only their hashes). Next: "
-                  f"`auditor --db {db_path(ctx)} serve{flags}`, then send each person their link.", highlight=False)
+                  f"`auditor --db {escape(db_path(ctx))} serve{flags}`, then send each person their link.", highlight=False)
 
 
 @app.command("list")
@@ -96,7 +105,7 @@ def show_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign 
     console.print(f"campaign [bold]{info['campaign']}[/] ({info['status']}): rubric {info['rubric']}, "
                   f"{info['n_items']} items of {info['population_n']} ({info['strategy']}"
                   + (f" by {info['stratify_by']}" if info["stratify_by"] else "") + f"), overlap {info['overlap']}, "
-                  f"seed {info['seed']}" + (f", where {info['where_sql']}" if info["where_sql"] else ""),
+                  f"seed {info['seed']}" + (f", where {escape(info['where_sql'])}" if info["where_sql"] else ""),
                   highlight=False)
     import pandas as pd
 
@@ -136,7 +145,7 @@ def serve_cmd(ctx: typer.Context,
         shown = host if ":" not in host else f"[{host}]"
 
         def ready():
-            console.print(f"auditor serve: http://{shown}:{port} (store {store.path}; Ctrl-C stops). While it runs it "
+            console.print(f"auditor serve: http://{shown}:{port} (store {escape(store.path)}; Ctrl-C stops). While it runs it "
                           "is the store's only writer: other commands on this file wait, then say so.",
                           highlight=False)
             open_ = camps[camps["status"] == "open"]["campaign"].tolist() if len(camps) else []

@@ -4,7 +4,7 @@
 CREATE TABLE campaigns (
     campaign         VARCHAR PRIMARY KEY,
     rubric           VARCHAR NOT NULL,
-    strategy         VARCHAR NOT NULL CHECK (strategy IN ('all', 'random', 'stratified')),
+    strategy         VARCHAR NOT NULL,  -- all | random | stratified | disagreement (checked by the campaign module)
     stratify_by      VARCHAR,
     where_sql        VARCHAR,          -- the user's filter on conversations, as given
     overlap          INTEGER NOT NULL, -- annotators per item
@@ -26,12 +26,13 @@ CREATE TABLE campaign_annotators (
     PRIMARY KEY (campaign, annotator)
 );
 
--- The sampled conversations, with the probability that the design included each one.
+-- The sampled conversations, with the probability that the design included each one (NULL for a non-random
+-- rule such as 'disagreement': largest LLM-human disagreement first).
 CREATE TABLE campaign_items (
     campaign        VARCHAR NOT NULL,
     item_id         INTEGER NOT NULL,
     conversation_id VARCHAR NOT NULL,
-    inclusion_prob  DOUBLE NOT NULL,
+    inclusion_prob  DOUBLE,
     stratum         VARCHAR,
     PRIMARY KEY (campaign, item_id)
 );
