@@ -143,10 +143,10 @@ def write_answers(store: Store, campaign: str, annotator: str, item_id: int, ans
         if changed:
             dims = [a.dimension for a, _ in changed]
             con.execute(
-                f"INSERT INTO signal_history (conversation_id, rubric, dimension, rater_id, sample, status, label, "
-                f"value, batch_id, replaced_at) SELECT conversation_id, rubric, dimension, rater_id, sample, status, "
-                f"label, value, batch_id, ? FROM signals WHERE conversation_id = ? AND rubric = ? AND rater_id = ? "
-                f"AND sample = 0 AND dimension = ANY(?)", [now, conversation_id, rubric, annotator, dims])
+                "INSERT INTO signal_history (conversation_id, rubric, dimension, rater_id, sample, status, label, "
+                "value, batch_id, replaced_at) SELECT conversation_id, rubric, dimension, rater_id, sample, status, "
+                "label, value, batch_id, ? FROM signals WHERE conversation_id = ? AND rubric = ? AND rater_id = ? "
+                "AND sample = 0 AND dimension = ANY(?)", [now, conversation_id, rubric, annotator, dims])
             con.execute("DELETE FROM signals WHERE conversation_id = ? AND rubric = ? AND rater_id = ? AND sample = 0 "
                         "AND dimension = ANY(?)", [conversation_id, rubric, annotator, dims])
             for a, _ in changed:
