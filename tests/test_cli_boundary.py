@@ -118,3 +118,28 @@ def test_version_short_help_and_global_options_after_the_command(db):
     r = subprocess.run([AUDITOR, "sql", "SELECT count(*) AS n FROM signals", "--json", "--db", str(db), "--wait", "2"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and '"n": 6021' in r.stdout, r.stderr
+
+
+def test_unknown_dimensions_statistics_and_rubrics_are_errors_not_empty_results(db):
+    for args, says in [(["audit", "--dimension", "helpful"], "unknown dimension(s) 'helpful'"),
+                       (["audit", "--statistic", "alpha"], "unknown statistic 'alpha'"),
+                       (["audit", "--statistic", "krippendorf_alpha"], "did you mean krippendorff_alpha"),
+                       (["audit", "--rubric", "likert5"], "no ratings for rubric 'likert5'"),
+                       (["report", "--dimension", "helpful", "--out", str(db.parent / "r.html")],
+                        "unknown dimension(s)")]:
+        r = run_cli(db, *args)
+        assert r.returncode == 1 and says in r.stderr and "Fix:" in r.stderr, (args, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_every_statistic_an_audit_reports_is_a_known_name(db):
+    import json
+
+    from auditor.audit._run import known_statistics
+
+    r = run_cli(db, "audit", "--json", "--bootstrap", "20")
+    names = {x["statistic"] for x in json.loads(r.stdout)["rows"]}
+    known = set(known_statistics())
+    assert {n for n in names if n not in known and not n.startswith("human_mean_at_llm=")} == set()
+    r = run_cli(db, "audit", "--json", "--bootstrap", "0", "--dimension", "Q0", "--statistic", "human_mean_at_llm=3")
+    assert r.returncode == 0

@@ -49,6 +49,12 @@ def stored_rubrics(store: Store) -> list[str]:
 def load_stored_rubric(store: Store, name: str) -> Rubric:
     spec = store.con.execute("SELECT spec FROM rubrics WHERE rubric = ?", [name]).fetchall()
     import json
+
+    from ..errors import AuditorError
+
+    if not spec:
+        raise AuditorError(f"rubric {name!r} is not in this store. Fix: use one of "
+                           f"{', '.join(stored_rubrics(store)) or '(none yet)'}.")
     return Rubric.model_validate(json.loads(spec[0][0]))
 
 

@@ -59,6 +59,42 @@ def _subset(statistics: list[str] | None, kind: str) -> list[str] | None:
     return [s for s in statistics if s in have]
 
 
+GAP_STATISTICS = ["eval_score", "eval_score_batch_std", "outcome_ece", "outcome_ece_batch_std", "success_rate_gap",
+                  "success_rate_gap_batch_std"]
+ICC_FORMS = ["icc1", "icc1k", "icc2", "icc2k", "icc3", "icc3k"]
+
+
+def known_statistics() -> list[str]:
+    """Every statistic name an audit can report (``human_mean_at_llm=<v>`` rows come from ``human_mean_at_llm``)."""
+    from ..stats import _registry, multirater, paired  # noqa: F401  (register)
+    from ..stats.gap import MATCHED_STATISTICS
+    from ._extras import EXTRA_STATISTICS
+
+    return list(dict.fromkeys([*_registry.names(), *EXTRA_STATISTICS, *MATCHED_STATISTICS, *GAP_STATISTICS,
+                               *ICC_FORMS]))
+
+
+def _check_names(store: Store, rubrics: list[str], opts: AuditOptions) -> None:
+    """An unknown --dimension or --statistic is an error naming the valid ones (not an empty result)."""
+    import difflib
+
+    if opts.dimensions:
+        dims = {d for r in rubrics for d in _fetch.load_stored_rubric(store, r).dimension_names}
+        unknown = [d for d in opts.dimensions if d not in dims]
+        if unknown:
+            raise AuditorError(f"unknown dimension(s) {', '.join(map(repr, unknown))}"
+                               + (f" in rubric {rubrics[0]!r}" if len(rubrics) == 1 else "")
+                               + f". Fix: use one of {', '.join(sorted(dims))}.")
+    if opts.statistics:
+        known = known_statistics()
+        unknown = [s for s in opts.statistics if s not in known and s.split("=", 1)[0] != "human_mean_at_llm"]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], known, n=3)
+            raise AuditorError(f"unknown statistic {unknown[0]!r}"
+                               + (f" (did you mean {', '.join(close)}?)" if close else "")
+                               + f". Fix: use one of {', '.join(known)}.")
+
+
 def _rows(rows: list[StatRow], **ctx) -> list[dict]:
     return [{**ctx, **r.to_dict()} for r in rows]
 
@@ -92,7 +128,12 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     if not ref_idx:
         raise AuditorError("no human ratings in the store to compare with. Fix: ingest human signals with "
                            "--rater-kind human, or name a --reference rater.")
-    rubrics = [opts.rubric] if opts.rubric else _fetch.stored_rubrics(store)
+    stored = _fetch.stored_rubrics(store)
+    if opts.rubric and opts.rubric not in stored:
+        raise AuditorError(f"no ratings for rubric {opts.rubric!r} in this store. Fix: use one of "
+                           f"{', '.join(stored) or '(none yet)'}, or ingest ratings on it first.")
+    rubrics = [opts.rubric] if opts.rubric else stored
+    _check_names(store, rubrics, opts)
     out: list[dict] = []
     ctx = _Loop(raters, llm_ids, human_idx, ref_idx, ref_name, paired_stats, multi_stats, opts)
     for rub_name in rubrics:
