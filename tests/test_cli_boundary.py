@@ -143,3 +143,8 @@ def test_every_statistic_an_audit_reports_is_a_known_name(db):
     assert {n for n in names if n not in known and not n.startswith("human_mean_at_llm=")} == set()
     r = run_cli(db, "audit", "--json", "--bootstrap", "0", "--dimension", "Q0", "--statistic", "human_mean_at_llm=3")
     assert r.returncode == 0
+
+
+def test_json_and_csv_together_is_a_usage_error(db):
+    r = run_cli(db, "sql", "SELECT 1", "--json", "--csv")
+    assert r.returncode == 2 and "choose one output format" in r.stderr

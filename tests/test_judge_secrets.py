@@ -76,3 +76,12 @@ def test_a_password_and_a_query_key_in_base_url_never_show(tmp_path, fake):
     assert res.status == "failed" and "cannot reach http://127.0.0.1:9/v1" in res.error
     _no_secret_anywhere(tmp_path, res.error)
     assert yaml.safe_load(cfg2.read_text())["base_url"].startswith("http://user:")   # only the user's file has it
+
+
+def test_a_run_against_an_endpoint_that_is_down_fails_even_when_it_is_short(tmp_path):
+    db = make_store(tmp_path / "s.duckdb", n=2)                      # fewer items than the give-up streak
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/v1", timeout_s=5, max_retries=0, concurrency=8)
+    r = _cli(db, cfg)
+    assert r.returncode == 1 and "cannot reach http://127.0.0.1:9/v1" in r.stdout + r.stderr
+    with Store(db, read_only=True) as s:
+        assert s.sql("SELECT status FROM runs")["status"].tolist() == ["failed"]

@@ -104,6 +104,9 @@ def main() -> None:
     import sys
 
     sys.argv[1:] = _global_options_first(sys.argv[1:])
+    if "--json" in sys.argv[1:] and "--csv" in sys.argv[1:]:
+        sys.stderr.write("Error: --json and --csv both given. Fix: choose one output format.\n")
+        sys.exit(2)
     debug = "--debug" in sys.argv[1:]
     try:
         app()

@@ -214,6 +214,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
     writer = _Writer(store, judge, run_id, t0, redact=redact)
     items = iter(plan.items)
     conn_fail_streak = 0
+    conn_fails = {"n": 0}
     streak_limit = max(3, k)
     status, error = "finished", None
 
@@ -246,6 +247,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
             else:
                 snap.failed += 1
                 conn_fail_streak = conn_fail_streak + 1 if res.connection_error else 0
+                conn_fails["n"] += bool(res.connection_error)
                 if conn_fail_streak >= streak_limit:
                     raise FatalEndpointError(f"cannot reach {safe_url(judge.base_url)}: the last {conn_fail_streak} items "
                                              f"failed to connect ({res.error}). Fix: start the server or correct "
@@ -284,6 +286,10 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
         writer.close()
         if writer.error is not None and status != "failed":
             status, error = "failed", f"store write failed: {writer.error}"
+        if status == "finished" and writer.n_done == 0 and conn_fails["n"] and conn_fails["n"] == writer.n_failed:
+            # fewer items than the streak limit, and every one failed to connect: the endpoint is down
+            status, error = "failed", (f"cannot reach {safe_url(judge.base_url)}: all {conn_fails['n']} items failed "
+                                       "to connect. Fix: start the server or correct base_url; rerun to resume.")
         error = redact(error)
         result.status, result.error = status, error
         result.n_done, result.n_failed = writer.n_done, writer.n_failed
