@@ -157,6 +157,9 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
         p = cand
     if not p.exists():
         raise RubricError(f"{p}: rubric file not found")
+    if not p.is_file():
+        raise RubricError(f"{p}: is not a rubric file (a folder or device). Fix: pass a rubric YAML file, or a "
+                          f"built-in name ({', '.join(builtin_rubric_names())}).")
     st = p.stat()
     return _load_rubric_file(str(p.resolve()), st.st_mtime_ns, st.st_size)
 
@@ -167,6 +170,8 @@ def _load_rubric_file(path: str, mtime_ns: int, size: int) -> Rubric:
     p = Path(path)
     try:
         data = yaml.load(p.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+    except OSError as e:
+        raise RubricError(f"{p}: cannot be read ({e.strerror or e}). Fix: check the file's permissions.") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise RubricError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from None
     if not isinstance(data, dict):

@@ -6,6 +6,7 @@ import json
 import sys
 
 import typer
+from rich.markup import escape
 
 from ..errors import AuditorError
 from ._common import console, handle_errors, open_store
@@ -22,8 +23,16 @@ def _parse_map(items: list[str]) -> dict[str, str]:
     for it in items or []:
         if "=" not in it:
             raise AuditorError(f"--map {it!r}: expected SOURCE=CANONICAL, e.g. --map text_id=conversation_id")
-        a, b = it.split("=", 1)
-        out[a.strip()] = b.strip()
+        a, b = (x.strip() for x in it.split("=", 1))
+        if not a or not b:
+            raise AuditorError(f"--map {it!r}: both sides must be column names, e.g. --map text_id=conversation_id")
+        if a in out and out[a] != b:
+            raise AuditorError(f"--map {a}=... is given twice ({out[a]!r} and {b!r}). Fix: map each column once.")
+        taken = [k for k, v in out.items() if v == b and k != a]
+        if taken:
+            raise AuditorError(f"--map {taken[0]}={b} and --map {a}={b} both fill {b!r}. Fix: map one source "
+                               "column to each canonical column.")
+        out[a] = b
     return out
 
 
@@ -33,12 +42,14 @@ def _report(res, as_json: bool) -> None:
         return
     what = (f"{res.n_inserted} inserted, {res.n_replaced} replaced, {res.n_unchanged} unchanged"
             + (f", {res.n_not_answered} not answered" if res.n_not_answered else ""))
+    # escape: paths and notes quote users' data, which may look like rich markup ("[/x]" would crash after commit)
     if res.batch_id:
-        console.print(f"[green]loaded[/] {res.source}: {res.n_rows} rows: {what} (batch {res.batch_id})")
+        console.print(f"[green]loaded[/] {escape(str(res.source))}: {res.n_rows} rows: {what} (batch {res.batch_id})",
+                      highlight=False)
     else:
-        console.print(f"[yellow]nothing new[/] in {res.source}: {what}")
+        console.print(f"[yellow]nothing new[/] in {escape(str(res.source))}: {what}", highlight=False)
     for n in res.notes:
-        console.print(f"  note: {n}")
+        console.print(f"  note: {escape(str(n))}", highlight=False)
 
 
 @app.command()

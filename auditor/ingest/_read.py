@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,6 +245,11 @@ def read_table(path: str | Path) -> RawTable:
         raise IngestError(spath, "file not found", fix="check the path.")
     if p.is_dir():
         raise IngestError(spath, "is a directory, not a file", fix="pass a file path.")
+    if not p.is_file():
+        raise IngestError(spath, "is not a regular file (a pipe, device or socket cannot be hashed and read twice)",
+                          fix="save the data to a file first, then load that file.")
+    if not os.access(p, os.R_OK):
+        raise IngestError(spath, "cannot be read (permission denied)", fix="check the file's permissions.")
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise IngestError(spath, f"unknown file type '{p.suffix}'",

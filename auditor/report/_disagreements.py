@@ -33,7 +33,9 @@ def excerpt(messages, *, head: int = EXCERPT_HEAD, tail: int = EXCERPT_TAIL, cha
             messages = json.loads(messages)
         except json.JSONDecodeError:
             messages = [{"role": "text", "content": messages}]
-    msgs = [m for m in (messages or []) if isinstance(m, dict)]
+    if not isinstance(messages, list):       # NULL (a conversation created by a signals load) comes as NaN
+        messages = []
+    msgs = [m for m in messages if isinstance(m, dict)]
     total = len(msgs)
     omitted, at = 0, None
     if total > head + tail + 1:

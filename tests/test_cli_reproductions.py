@@ -1,0 +1,78 @@
+"""Reproductions from the reliability sweep (issue 17), each through the real CLI: one line, non-zero exit, no
+traceback, and the store unchanged (or, for a good load, the success line printed whole)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from _campaigns import run_cli
+
+GOOD = "conversation_id,dimension,rater_id,rater_kind,label\nc1,score,ann,human,4\nc2,score,ann,human,5\n"
+
+
+def _one_line_failure(r, says: str, code: int = 1) -> None:
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert says in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_a_path_that_looks_like_rich_markup_loads_and_prints_whole(tmp_path):
+    folder = tmp_path / "[bold]x["                   # the path reads ".../[bold]x[/x].csv": markup twice
+    folder.mkdir()
+    f = folder / "x].csv"
+    f.write_text(GOOD)
+    db = tmp_path / "s.duckdb"
+    r = run_cli(db, "ingest", "signals", str(f), "--rubric", "likert5")
+    assert r.returncode == 0 and "[bold]x[/x].csv" in r.stdout, (r.stdout, r.stderr)
+    r = run_cli(db, "ingest", "signals", str(f), "--rubric", "likert5")     # and again: nothing new, no crash
+    assert r.returncode == 0 and "nothing new" in r.stdout
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_pipes_and_devices_are_refused(tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    db = tmp_path / "s.duckdb"
+    _one_line_failure(run_cli(db, "ingest", "signals", str(fifo), "--rubric", "likert5", timeout=30),
+                      "is not a regular file")
+    _one_line_failure(run_cli(db, "ingest", "signals", "/dev/zero", "--rubric", "likert5", timeout=30),
+                      "is not a regular file")
+
+
+def test_rubric_paths_that_are_not_files_and_unreadable_inputs(tmp_path):
+    db = tmp_path / "s.duckdb"
+    f = tmp_path / "ok.csv"
+    f.write_text(GOOD)
+    _one_line_failure(run_cli(db, "ingest", "signals", str(f), "--rubric", str(tmp_path)), "is not a rubric file")
+    if os.geteuid() != 0:                             # root reads anything: the permission case needs a user
+        f.chmod(0)
+        _one_line_failure(run_cli(db, "ingest", "signals", str(f), "--rubric", "likert5"), "permission denied")
+
+
+@pytest.mark.parametrize("maps, says", [
+    (["--map", "a=label", "--map", "b=label"], "both fill 'label'"),
+    (["--map", "a=label", "--map", "a=value"], "is given twice"),
+    (["--map", "=label"], "both sides must be column names"),
+])
+def test_contradictory_maps_are_refused(tmp_path, maps, says):
+    f = tmp_path / "x.csv"
+    f.write_text("a,b,conversation_id,dimension,rater_id,rater_kind\n4,5,c1,score,ann,human\n")
+    _one_line_failure(run_cli(tmp_path / "s.duckdb", "ingest", "signals", str(f), "--rubric", "likert5", *maps),
+                      says)
+
+
+def test_report_on_a_store_where_some_conversations_have_no_messages(demo_db, tmp_path):
+    import shutil
+
+    db = tmp_path / "s.duckdb"
+    shutil.copy(demo_db, db)
+    extra = tmp_path / "more.csv"                     # creates conversations without messages
+    extra.write_text("conversation_id,dimension,rater_id,rater_kind,label\n"
+                     "nomsg-1,Q0,annotator-x,human,1\nnomsg-1,Q0,gpt-3.5-turbo-16k:argmax,judge,4\n")
+    assert run_cli(db, "ingest", "signals", str(extra), "--rubric", "llm_rubric").returncode == 0
+    r = run_cli(db, "report", "--out", str(tmp_path / "r.html"), "--bootstrap", "20")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "r.json").read_text())
