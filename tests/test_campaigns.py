@@ -261,3 +261,24 @@ def test_a_relabelling_queue_takes_the_largest_disagreements_and_refuses_correct
     assert pd.isna(j.loc["ppi_mean", "value"]) and "refused: 8 of the 40" in j.loc["ppi_mean", "note"]
     assert "largest disagreement (campaign adjudicate)" in j.loc["ppi_mean", "note"]
     assert pd.notna(j.loc["mean_diff", "value"]) and "warning: 8 of these conversations" in j.loc["mean_diff", "note"]
+
+
+def test_a_lost_link_is_reissued_and_the_old_one_stops_working(store):
+    from auditor.campaign import reissue_link
+
+    made = create_campaign(store, "lost", rubric="llm_rubric", annotators="alice,bob", sample=4)
+    who = resolve_annotator(store, made.annotators["alice"])
+    item = next_item(store, who)
+    submit(store, who, item["item_id"], ALL3)
+    new = reissue_link(store, "lost", "alice")
+    with pytest.raises(NotAllowed):
+        resolve_annotator(store, made.annotators["alice"])
+    again = resolve_annotator(store, new)
+    assert again.name == "alice" and next_item(store, again)["progress"]["done"] == 1      # answers kept
+    admin = reissue_link(store, "lost")
+    from auditor.campaign import admin_campaigns
+    assert admin_campaigns(store, admin) == ["lost"]
+    with pytest.raises(NotAllowed):
+        admin_campaigns(store, made.admin_token)
+    with pytest.raises(AuditorError, match="no annotator 'zed'"):
+        reissue_link(store, "lost", "zed")

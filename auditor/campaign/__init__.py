@@ -14,8 +14,19 @@ from ._read import (Annotator, admin_campaigns, campaign_info, conversation_mess
 __all__ = ["STRATEGIES", "STRATIFY_BY", "Annotator", "CreatedCampaign", "admin_campaigns", "agreement_summary",
            "allocate", "assign", "audit_slice", "campaign_audit", "campaign_info", "campaign_store", "close_campaign",
            "conversation_messages", "create_campaign", "done_items", "draw_sample", "form_token", "hash_token", "item_view", "items_needed",
-           "list_campaigns", "next_item", "progress", "questions", "resolve_annotator", "skip", "stored_rubric",
+           "list_campaigns", "next_item", "progress", "questions", "reissue_link", "resolve_annotator", "skip",
+           "stored_rubric",
            "submit", "validate_answers"]
+
+
+def reissue_link(store, campaign: str, annotator: str | None = None) -> str:
+    """A new private token for ``annotator`` (None = the admin); the old one stops working. Answers are kept."""
+    from ..store._campaigns import replace_token_hash
+    from ._tokens import new_token
+
+    token = new_token()
+    replace_token_hash(store, campaign, annotator, hash_token(token))
+    return token
 
 
 def close_campaign(store, campaign: str) -> None:

@@ -113,6 +113,30 @@ def show_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign 
     emit(prog, as_json=False, as_csv=False, title="progress")
 
 
+@app.command("reissue")
+@handle_errors
+def reissue_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign name."),
+                annotator: str = typer.Option(None, "--annotator", help="Whose link to replace."),
+                admin: bool = typer.Option(False, "--admin", help="Replace the admin link."),
+                url: str = typer.Option(DEFAULT_URL, "--url", help="Where `auditor serve` is reached."),
+                as_json: bool = JSON_OPT):
+    """A new private link for an annotator who lost theirs (or for the admin); the old link stops working."""
+    from ..campaign import reissue_link
+
+    if bool(annotator) == admin:
+        raise AuditorError("say whose link to replace: --annotator NAME or --admin (one of them).")
+    with open_store(ctx) as store:
+        token = reissue_link(store, name, None if admin else annotator)
+    base = url.rstrip("/")
+    link = f"{base}/campaigns/{name}?token={token}" if admin else f"{base}/a/{token}"
+    if as_json:
+        sys.stdout.write(json.dumps({"campaign": name, "annotator": None if admin else annotator, "url": link,
+                                     "token": token}) + "\n")
+        return
+    console.print(f"new {'admin' if admin else escape(annotator) + chr(39) + 's'} link for campaign {escape(name)} "
+                  f"(the old one no longer works; answers are kept): {link}", highlight=False, soft_wrap=True)
+
+
 @app.command("close")
 @handle_errors
 def close_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign name.")):

@@ -17,7 +17,8 @@ import pandas as pd
 from ..errors import CampaignClosed, NotAllowed, NotFound
 from ._store import Store
 
-__all__ = ["Answer", "insert_campaign", "mark_skipped", "write_answers", "set_campaign_status", "web_key"]
+__all__ = ["Answer", "insert_campaign", "mark_skipped", "write_answers", "set_campaign_status", "replace_token_hash",
+           "web_key"]
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,23 @@ def set_campaign_status(store: Store, campaign: str, status: str) -> None:
             raise NotFound(f"no campaign named {campaign!r}. Fix: `auditor annotate list` shows the stored ones.")
         con.execute("UPDATE campaigns SET status = ?, closed_at = CASE WHEN ? = 'closed' THEN ? END "
                     "WHERE campaign = ?", [status, status, _now(), campaign])
+
+
+def replace_token_hash(store: Store, campaign: str, annotator: str | None, token_hash: str) -> None:
+    """Store a new token hash for an annotator (or, with ``annotator=None``, the admin): the old link stops working."""
+    with store.transaction() as con:
+        if not con.execute("SELECT 1 FROM campaigns WHERE campaign = ?", [campaign]).fetchall():
+            raise NotFound(f"no campaign named {campaign!r}. Fix: `auditor annotate list` shows the stored ones.")
+        if annotator is None:
+            con.execute("UPDATE campaigns SET admin_token_hash = ? WHERE campaign = ?", [token_hash, campaign])
+            return
+        names = [r[0] for r in con.execute("SELECT annotator FROM campaign_annotators WHERE campaign = ? ORDER BY 1",
+                                           [campaign]).fetchall()]
+        if annotator not in names:
+            raise NotFound(f"campaign {campaign!r} has no annotator {annotator!r}. Fix: use one of "
+                           f"{', '.join(names)}.")
+        con.execute("UPDATE campaign_annotators SET token_hash = ? WHERE campaign = ? AND annotator = ?",
+                    [token_hash, campaign, annotator])
 
 
 def web_key(store: Store) -> bytes:
