@@ -65,7 +65,7 @@ def _parse_annotators(annotators: list[str] | str) -> list[str]:
 
 
 def _population(store: Store, where: str | None) -> pd.DataFrame:
-    base = "SELECT conversation_id, task_id, metadata FROM conversations WHERE messages IS NOT NULL"
+    base = "SELECT conversation_id, task_id FROM conversations WHERE messages IS NOT NULL"
     query = base if not where else f"{base} AND ({where})"
     if where:
         try:
