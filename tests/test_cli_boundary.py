@@ -148,3 +148,15 @@ def test_every_statistic_an_audit_reports_is_a_known_name(db):
 def test_json_and_csv_together_is_a_usage_error(db):
     r = run_cli(db, "sql", "SELECT 1", "--json", "--csv")
     assert r.returncode == 2 and "choose one output format" in r.stderr
+
+
+def test_rater_and_gate_mistakes_say_what_to_use(db):
+    r = run_cli(db, "audit", "--llm", "annotator-10")
+    assert r.returncode == 1 and "is a human rater" in r.stderr
+    r = run_cli(db, "audit", "--llm", "nobody")
+    assert r.returncode == 1 and "unknown LLM rater(s) 'nobody'" in r.stderr and "annotator-" not in r.stderr
+    r = run_cli(db, "audit", "--fail-under", "alpha=0.5")
+    assert r.returncode == 1 and "gate statistic 'alpha'" in r.stderr and "krippendorff_alpha" in r.stderr
+    r = run_cli(db, "audit", "--dimension", "Q0", "--statistic", "krippendorff_alpha", "--bootstrap", "0",
+                "--fail-under", "krippendorff_alpha=0.5")
+    assert r.returncode == 1 and "krippendorff_alpha = -0.2097 < 0.5" in r.stderr

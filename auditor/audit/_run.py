@@ -114,9 +114,16 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     if opts.llm:
         unknown = [r for r in opts.llm if r not in raters]
         if unknown:
-            raise AuditorError(f"unknown rater(s) {unknown}; stored raters: {', '.join(raters) or 'none'}")
+            llm_names = [r for r, i in raters.items() if i.kind in LLM_KINDS]
+            raise AuditorError(f"unknown LLM rater(s) {', '.join(map(repr, unknown))}. Fix: use one of "
+                               f"{', '.join(llm_names) or '(none: ingest LLM signals or run a judge first)'}.")
+        humans = [r for r in opts.llm if r in raters and raters[r].kind == "human"]
+        if humans:
+            raise AuditorError(f"{humans[0]!r} is a human rater; --llm takes judges or simulators (each human against "
+                               "the other humans is the human_loo ceiling row). Fix: drop it from --llm, or compare "
+                               f"with --reference {humans[0]}.")
     if opts.reference and opts.reference not in raters:
-        raise AuditorError(f"unknown reference rater {opts.reference!r}; stored raters: {', '.join(raters)}")
+        raise AuditorError(f"unknown reference rater {opts.reference!r}. Fix: use one of {', '.join(raters)}.")
     llm_ids = opts.llm or [r for r, i in raters.items() if i.kind in LLM_KINDS]
     human_idx = [i.index for i in raters.values() if i.kind == "human"]
     ref_idx = [raters[opts.reference].index] if opts.reference else human_idx

@@ -49,8 +49,8 @@ def gate_failures(df: pd.DataFrame, under: list[tuple[str, float]], over: list[t
             v = r.value
             bad = v is None or (isinstance(v, float) and math.isnan(v)) or (v < thr if sign < 0 else v > thr)
             if bad:
-                out.append(f"{r.rater} / {r.dimension}: {stat} = {v if v == v else 'undefined'} "
-                           f"{'<' if sign < 0 else '>'} {thr}")
+                shown = "undefined" if v is None or v != v else f"{v:.4g}"
+                out.append(f"{r.rater} / {r.dimension}: {stat} = {shown} {'<' if sign < 0 else '>'} {thr:g}")
     return out
 
 
@@ -112,6 +112,14 @@ def audit_cmd(ctx: typer.Context,
     if ci not in ("percentile", "bca"):
         raise AuditorError(f"--ci {ci!r}: use percentile or bca")
     under, over = _parse_gates(fail_under, "--fail-under"), _parse_gates(fail_over, "--fail-over")
+    if under or over:
+        from ..audit._run import known_statistics
+
+        known = known_statistics()
+        for stat, _ in under + over:
+            if stat not in known:
+                raise AuditorError(f"gate statistic {stat!r} is not one the audit reports. Fix: use one of "
+                                   f"{', '.join(known)} (e.g. --fail-under krippendorff_alpha=0.667).")
     opts = AuditOptions(design=design, llm=llm or None, reference=reference, rubric=rubric,
                         dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
                         ci_method=ci, threads=threads, extra={"alt_test_epsilon": alt_test_epsilon,
