@@ -76,3 +76,29 @@ def test_report_on_a_store_where_some_conversations_have_no_messages(demo_db, tm
     r = run_cli(db, "report", "--out", str(tmp_path / "r.html"), "--bootstrap", "20")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "r.json").read_text())
+
+
+def test_report_out_paths_a_newcomer_would_try(demo_db, tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "afile").write_text("x")
+    _one_line_failure(run_cli(demo_db, "report", "--out", ""), "--out is empty")
+    _one_line_failure(run_cli(demo_db, "report", "--out", str(tmp_path / "afile" / "r.html")), "is a file, not a folder")
+    r = run_cli(demo_db, "report", "--out", str(tmp_path / "folder"), "--bootstrap", "10")
+    assert r.returncode == 0 and (tmp_path / "folder" / "report.html").exists(), r.stderr
+    r = run_cli(demo_db, "report", "--out", str(tmp_path / "r.md"), "--bootstrap", "10")
+    assert r.returncode == 0 and {p.name for p in tmp_path.glob("r.*")} == {"r.html", "r.md", "r.json"}
+
+
+def test_cr_only_line_endings_load_and_deep_json_is_refused(tmp_path):
+    db = tmp_path / "s.duckdb"
+    f = tmp_path / "cr.csv"
+    f.write_bytes(GOOD.replace("\n", "\r").encode())
+    r = run_cli(db, "ingest", "signals", str(f), "--rubric", "likert5")
+    assert r.returncode == 0 and "2 inserted" in r.stdout, r.stderr
+    deep = "[" * 100_000 + "]" * 100_000
+    j = tmp_path / "deep.jsonl"
+    j.write_text('{"conversation_id": "c9", "messages": ' + deep + "}\n")
+    _one_line_failure(run_cli(db, "ingest", "conversations", str(j)), "nested too deeply")
+    c = tmp_path / "deep.csv"
+    c.write_text('conversation_id,messages\nc9,"' + deep + '"\n')
+    _one_line_failure(run_cli(db, "ingest", "conversations", str(c)), "nested too deeply")

@@ -63,8 +63,9 @@ def report_cmd(ctx: typer.Context,
     and the data's provenance. No scripts and no network: open it anywhere, or attach it to a review.
     """
     from ..audit import audit
-    from ..report import write_report
+    from ..report import report_paths, write_report
 
+    report_paths(out)                       # a wrong --out fails now, not after the audit
     if top < 0:
         raise AuditorError(f"--top {top}: use 0 or more conversations per rater")
     opts = _options(design=design, llm=llm, reference=reference, rubric=rubric, dimension=dimension,

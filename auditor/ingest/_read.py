@@ -90,6 +90,10 @@ def load_json(path: str, text: str, row: int | None = None, where: str = "line",
     ``field`` names the column the text came from (errors then name ``field.path.inside``)."""
     try:
         obj = json.loads(text, parse_constant=_NonFinite, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise IngestError(path, "the JSON is nested too deeply to read (hundreds of levels of [ or {)", row=row,
+                          where=where, field=field, fix="flatten the value; conversations need a list of "
+                          "{role, content} messages.") from None
     except _RepeatedKey as e:
         key = short_text(e.args[0])
         raise IngestError(path, f"a JSON object repeats the key {key!r}", row=row, where=where,
@@ -268,6 +272,8 @@ def read_table(path: str | Path) -> RawTable:
         where = "row"
     else:
         text = _decode(spath, p.read_bytes())
+        if "\r" in text and "\n" not in text:      # classic Mac line endings: CR only
+            text = text.replace("\r", "\n")
         if not text.strip():
             raise IngestError(spath, "the file is empty", fix="export the data again; nothing was loaded.")
         if fmt in ("csv", "tsv"):

@@ -25,10 +25,23 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 
 
 def report_paths(out: str | Path) -> dict[str, Path]:
-    """``reports/NAME.html`` -> {html, md, json} paths side by side (a name without .html gets it)."""
+    """``reports/NAME.html`` -> {html, md, json} paths side by side. A name without .html gets it; ``NAME.md`` or
+    ``NAME.json`` name the same three files; a folder gets ``report.html`` (+ .md, .json) inside it."""
+    if not str(out).strip():
+        raise AuditorError("--out is empty. Fix: give the report's file name, e.g. --out reports/report.html.")
     p = Path(out)
-    if p.suffix.lower() not in (".html", ".htm"):
+    if p.is_dir() or str(out).endswith(("/", "\\")):
+        p = p / "report.html"
+    elif p.suffix.lower() in (".md", ".json"):
+        p = p.with_suffix(".html")
+    elif p.suffix.lower() not in (".html", ".htm"):
         p = p.with_name(p.name + ".html")
+    for parent in [p.parent, *p.parent.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                raise AuditorError(f"--out {str(out)!r}: {str(parent)!r} is a file, not a folder. Fix: pass --out a "
+                                   "path in a folder you can write to.")
+            break
     return {"html": p, "md": p.with_suffix(".md"), "json": p.with_suffix(".json")}
 
 
@@ -136,8 +149,8 @@ def write_report(store, out: str | Path = "reports/report.html", *, audit_rows=N
     html = render_html(data, stem=stem)
     md = render_markdown(data, stem=stem)
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False, indent=1, default=str)
-    paths["html"].parent.mkdir(parents=True, exist_ok=True)
     try:
+        paths["html"].parent.mkdir(parents=True, exist_ok=True)
         paths["html"].write_text(html, encoding="utf-8")
         paths["md"].write_text(md, encoding="utf-8")
         paths["json"].write_text(payload + "\n", encoding="utf-8")
