@@ -276,20 +276,68 @@ def _alt_test_rows(sig, dim, idx, raters, human_idx, opts, want: _Want) -> list[
                                     ci_method=opts.ci_method)
 
 
-def _corrected_rows(sig, dim, idx, inp, opts, want: _Want) -> list[StatRow]:
+def _design_of_labels(store, sig, rubric: str, inp) -> dict:
+    """How the labelled conversations were chosen: ``{"kind": "srs" | "weighted" | "mixed", "pi", "campaigns",
+    "n_outside"}``. Imported labels count as a simple random sample; campaign items carry their inclusion
+    probability; unequal probabilities need weights, and a mix of weighted and outside labels has no design."""
+    from ._fetch import inclusion_probs
+
+    probs = inclusion_probs(store, sig, rubric)
+    if not probs:
+        return {"kind": "srs"}
+    pi = np.array([probs.get(int(u), (np.nan, "", None))[0] for u in inp.units])
+    campaigns = sorted({probs[int(u)][1] for u in inp.units if int(u) in probs})
+    known = ~np.isnan(pi)
+    if not known.any():
+        return {"kind": "srs"}
+    equal = np.ptp(pi[known]) <= 1e-12
+    if equal:
+        return {"kind": "srs", "campaigns": campaigns}
+    if not known.all():
+        return {"kind": "mixed", "campaigns": campaigns, "n_outside": int((~known).sum())}
+    strata = [probs[int(u)][2] for u in inp.units]
+    return {"kind": "weighted", "pi": pi, "campaigns": campaigns,
+            "strata": None if any(h is None for h in strata) else np.array(strata)}
+
+
+def _corrected_rows(sig, dim, idx, inp, opts, want: _Want, design: dict | None = None) -> list[StatRow]:
     names = [s for s in CORRECTED if want(s)]
     if not names:
         return []
     if dim.level == "nominal":
         return _nan_rows(names, "a mean of nominal codes has no meaning", want)
+    design = design or {"kind": "srs"}
     boot = dict(n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method)
     ux, vx = rater_scores(sig, idx, dim.level)
     unl = ~np.isin(ux, inp.units)
     out = []
     if "naive_llm_mean" in names:
         out.append(_corr.naive_llm_mean(vx, **boot))
+    where = ", ".join(design.get("campaigns", []))
+    if design["kind"] == "mixed":
+        reason = (f"refused: the labelled conversations mix a sample with unequal inclusion probabilities (campaign "
+                  f"{where}) with {design['n_outside']} labelled outside it, which together follow no known design. "
+                  f"Fix: audit the campaign alone (auditor audit --campaign {design['campaigns'][0]})")
+        out += [StatRow(s, float("nan"), n=int(inp.units.size), note=reason)
+                for s in ("ppi_mean", "rogan_gladen_rate") if s in names]
+        return out
     if "ppi_mean" in names:
-        out.append(_corr.ppi_mean(inp.y, inp.x, vx[unl]))
+        if design["kind"] == "weighted":
+            # design-weighted PPI++: rectifier weighted by 1 / inclusion probability (Hajek), the LLM term over
+            # every conversation the LLM rated (the sampling frame), so that both terms estimate population means
+            row = _corr.ppi_mean(inp.y, inp.x, vx, w=1.0 / design["pi"], frame=True, strata=design["strata"])
+            row.note = (f"design-weighted (inclusion probabilities of campaign {where}; weights 1/pi, normalised; "
+                        "the LLM term averages every conversation the LLM rated); " + row.note)
+        else:
+            row = _corr.ppi_mean(inp.y, inp.x, vx[unl])
+            if where:
+                row.note = f"labels from a simple random sample (campaign {where}); " + row.note
+        out.append(row)
+    if "rogan_gladen_rate" in names and design["kind"] == "weighted":
+        out.append(StatRow("rogan_gladen_rate", float("nan"), n=int(inp.units.size),
+                           note=f"undefined: the labels come from a sample with unequal inclusion probabilities "
+                                f"(campaign {where}) and Rogan-Gladen here is not design-weighted; use ppi_mean"))
+        return out
     if "rogan_gladen_rate" in names:
         if dim.level != "binary":
             out += _nan_rows(["rogan_gladen_rate"], "Rogan-Gladen needs a binary dimension", want)
@@ -385,7 +433,7 @@ def extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx,
                               "estimate needs a random sample of labelled conversations (label a --sample campaign)")
                  for s in CORRECTED if want(s)])
         else:
-            add(_corrected_rows(sig, dim, idx, inp, opts, want))
+            add(_corrected_rows(sig, dim, idx, inp, opts, want, _design_of_labels(store, sig, rubric.name, inp)))
     if want.any(STABILITY):
         for r in _stability_rows(sig, dim, name, idx, raters, opts, want):
             ref = name + _stab.SWAPPED_SUFFIX if r.statistic == "position_consistency" else name

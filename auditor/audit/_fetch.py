@@ -105,6 +105,30 @@ def selected_among(store: Store, sig: DimensionSignals, rubric: str, units: np.n
     return len(hit), sorted(set(hit))
 
 
+def inclusion_probs(store: Store, sig: DimensionSignals, rubric: str) -> dict[int, tuple[float, str, str | None]]:
+    """Conversation key -> (inclusion probability, campaign(s), stratum) for conversations whose labels on ``rubric``
+    come from probability campaigns (all / random / stratified). Several campaigns on one conversation combine as
+    independent draws: 1 - prod(1 - pi) (and have no single stratum). Memoised on the dimension's signals."""
+    key = ("inclusion", rubric)
+    if key in sig.memo:
+        return sig.memo[key]
+    out: dict[int, tuple] = {}
+    has = store.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'campaigns'"
+                            ).fetchall()[0][0]
+    if has:
+        rows = store.con.execute(
+            "SELECT c.conv_key, 1 - product(1 - i.inclusion_prob), string_agg(DISTINCT cp.campaign, ', '), "
+            "CASE WHEN count(*) = 1 THEN any_value(cp.campaign || ':' || coalesce(i.stratum, '')) END "
+            "FROM campaigns cp JOIN campaign_items i USING (campaign) "
+            "JOIN conversations c ON c.conversation_id = i.conversation_id "
+            "WHERE cp.rubric = ? AND i.inclusion_prob IS NOT NULL AND EXISTS (SELECT 1 FROM campaign_answers a "
+            "WHERE a.campaign = i.campaign AND a.item_id = i.item_id AND a.status = 'ok') GROUP BY 1",
+            [rubric]).fetchall()
+        out = {int(k): (float(p), c, h) for k, p, c, h in rows}
+    sig.memo[key] = out
+    return out
+
+
 def selection_note(n: int, campaigns: list[str]) -> str:
     return (f"warning: {n} of these conversations were chosen for relabelling by largest disagreement (campaign "
             f"{', '.join(campaigns)}), not at random: this describes that mix of conversations, not a random sample")

@@ -32,13 +32,35 @@ _TABLES = {
 }
 
 
-def campaign_store(store: Store, campaign: str) -> Store:
-    """An in-memory store holding only the campaign's slice (its rubric, items, annotators and the LLM raters)."""
+_WITH_LLM_ONLY = {
+    "conversations": "SELECT * FROM conversations WHERE conversation_id IN (SELECT conversation_id FROM "
+                     "campaign_items WHERE campaign = ?) OR conversation_id IN (SELECT s.conversation_id FROM signals s "
+                     "JOIN raters r USING (rater_id) WHERE r.kind <> 'human' AND s.rubric = ?)",
+    "signals": "SELECT s.* FROM signals s JOIN raters r USING (rater_id) WHERE s.rubric = ? AND ((r.kind <> 'human') "
+               "OR (s.conversation_id IN (SELECT conversation_id FROM campaign_items WHERE campaign = ?) AND "
+               "s.rater_id IN (SELECT annotator FROM campaign_annotators WHERE campaign = ?)))",
+}
+# the campaign tables travel too, so the audit of the slice knows the design (inclusion probabilities)
+_CAMPAIGN_TABLES = {t: f"SELECT * FROM {t} WHERE campaign = ?" for t in
+                    ("campaigns", "campaign_annotators", "campaign_items", "campaign_assignments", "campaign_answers")}
+
+
+def campaign_store(store: Store, campaign: str, *, llm_only: bool = False) -> Store:
+    """An in-memory store holding only the campaign's slice (its rubric, items, annotators and the LLM raters).
+
+    ``llm_only=True`` also keeps every conversation an LLM rater scored on the rubric (without other humans), so
+    that LLM-only statistics and corrected estimates see the whole sampling frame."""
     row = _campaign_row(store, campaign)
     params = {"rubrics": [row["rubric"]], "dimensions": [row["rubric"]], "options": [row["rubric"]], "tasks": [],
               "raters": [campaign], "conversations": [campaign], "signals": [row["rubric"], campaign, campaign]}
+    tables = dict(_TABLES)
+    if llm_only:
+        tables.update(_WITH_LLM_ONLY)
+        params["conversations"] = [campaign, row["rubric"]]
+    tables.update(_CAMPAIGN_TABLES)
+    params.update({t: [campaign] for t in _CAMPAIGN_TABLES})
     out = Store(":memory:")
-    for table, query in _TABLES.items():
+    for table, query in tables.items():
         data = store.con.sql(query, params=params[table]).to_arrow_table()
         out.con.register("_copy", data)
         try:
@@ -51,7 +73,7 @@ def campaign_store(store: Store, campaign: str) -> Store:
 def campaign_audit(store: Store, campaign: str, options: AuditOptions | None = None) -> pd.DataFrame:
     """``audit()`` of the campaign's slice: the annotators' ceiling and every LLM rater against them."""
     rubric = _campaign_row(store, campaign)["rubric"]
-    with campaign_store(store, campaign) as sub:
+    with campaign_store(store, campaign, llm_only=True) as sub:
         return audit_slice(sub, rubric, options)
 
 

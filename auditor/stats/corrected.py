@@ -63,7 +63,8 @@ def _vec(a, name):
     return a
 
 
-def ppi_mean_estimate(y, yhat, yhat_unlabelled, *, confidence: float = 0.95, lam: float | None = None) -> PPIEstimate:
+def ppi_mean_estimate(y, yhat, yhat_unlabelled, *, confidence: float = 0.95, lam: float | None = None,
+                      w=None, w_unlabelled=None, strata=None) -> PPIEstimate:
     """PPI++ estimate of the mean of Y (see the module docstring).
 
     Parameters
@@ -72,6 +73,14 @@ def ppi_mean_estimate(y, yhat, yhat_unlabelled, *, confidence: float = 0.95, lam
     yhat : (n,) the LLM's score on the same conversations.
     yhat_unlabelled : (N,) the LLM's score on conversations without a human label.
     lam : fixed power-tuning parameter (None = tuned; 1 = plain PPI; 0 = classical).
+    w, w_unlabelled : optional sample weights (e.g. 1 / inclusion probability of a stratified sample), rescaled to
+        mean 1 as ``ppi_py`` does; every formula then uses the weighted terms exactly as ``ppi_py.ppi_mean_ci`` with
+        ``w`` / ``w_unlabeled`` (checked to 1e-9 in the tests).
+    strata : (n,) stratum of each labelled conversation of a stratified sample, with ``w`` = 1 / inclusion
+        probability and ``yhat_unlabelled`` the LLM's score on every conversation of the sampling frame. The
+        estimate is then the design-based difference estimator lam * mean(f over the frame) + sum_h W_h *
+        mean_h(Y - lam f), and its variance the stratified one, sum_h W_h^2 (1 - pi_h) s_h^2 / n_h (the frame's
+        LLM scores are known for every conversation, so only the choice of the labelled ones is random).
 
     Examples
     --------
@@ -85,44 +94,91 @@ def ppi_mean_estimate(y, yhat, yhat_unlabelled, *, confidence: float = 0.95, lam
     n, N = y.size, fu.size
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
+    wl = _weights(w, n, "w")
+    wu = _weights(w_unlabelled, N, "w_unlabelled")
     z = _st.norm.ppf(0.5 + confidence / 2)
-    classical = float(y.mean()) if n else np.nan
-    classical_se = float(y.std() / np.sqrt(n)) if n else np.nan
+    classical = float(np.sum(wl * y) / n) if n else np.nan
+    classical_se = float((wl * y).std() / np.sqrt(n)) if n else np.nan
     if n < 2:
         return PPIEstimate(np.nan, np.nan, np.nan, np.nan, np.nan, n, N, classical, classical_se)
     if lam is None:
         if N == 0:
             lam = 0.0
         else:
-            cov = np.mean((y - y.mean()) * (f - f.mean()))
-            var = np.var(np.concatenate([f, fu]), ddof=1)
+            theta1 = np.mean(wu * fu) + np.mean(wl * (y - f))       # the lam = 1 estimate, as ppi_py
+            g, gh, ghu = wl * (y - theta1), wl * (f - theta1), wu * (fu - theta1)
+            cov = np.mean((g - g.mean()) * (gh - gh.mean()))
+            var = np.var(np.concatenate([gh, ghu]), ddof=1)
             lam = float(np.clip(cov / ((1 + n / N) * var), 0.0, 1.0)) if var > 0 else 0.0
     lam = float(lam)
     if N == 0 and lam != 0:
         raise ValueError("lam must be 0 when there are no unlabelled conversations")
-    imputed = lam * fu.mean() if N else 0.0
-    theta = float(imputed + np.mean(y - lam * f))
-    var_imp = (lam * fu).std() ** 2 / N if N else 0.0
-    var_rect = (y - lam * f).std() ** 2 / n
+    imputed = np.mean(wu * lam * fu) if N else 0.0
+    theta = float(imputed + np.mean(wl * (y - lam * f)))
+    if strata is not None:
+        if w is None:
+            raise ValueError("strata go with w = 1 / inclusion probability")
+        var_imp, var_rect = 0.0, _stratified_variance(y - lam * f, _vec(w, "w"), np.asarray(strata))
+    else:
+        var_imp = (wu * lam * fu).std() ** 2 / N if N else 0.0
+        var_rect = (wl * (y - lam * f)).std() ** 2 / n
     se = float(np.sqrt(var_imp + var_rect))
     return PPIEstimate(theta, se, theta - z * se, theta + z * se, lam, n, N, classical, classical_se)
 
 
+def _stratified_variance(d: np.ndarray, w_raw: np.ndarray, strata: np.ndarray) -> float:
+    """Variance of the Hajek mean of ``d`` under stratified simple random sampling: sum_h W_h^2 (1 - pi_h) s_h^2
+    / n_h, with W_h the stratum's share of the weights and pi_h = 1 / w (its inclusion probability)."""
+    if strata.shape[0] != d.shape[0]:
+        raise ValueError(f"strata need one label per labelled conversation; got {strata.shape[0]} for {d.shape[0]}")
+    total = w_raw.sum()
+    var = 0.0
+    for h in np.unique(strata.astype(str)):
+        m = strata.astype(str) == h
+        n_h = int(m.sum())
+        if n_h < 2:
+            continue                  # a stratum with one labelled conversation adds no estimable variance
+        share = w_raw[m].sum() / total
+        pi_h = float(np.clip(1.0 / w_raw[m].mean(), 0.0, 1.0))
+        var += share ** 2 * (1 - pi_h) * d[m].var(ddof=1) / n_h
+    return float(var)
+
+
+def _weights(w, n: int, name: str) -> np.ndarray:
+    """Sample weights rescaled to mean 1 (ones when None), as ``ppi_py.utils.construct_weight_vector``."""
+    if w is None:
+        return np.ones(n)
+    w = _vec(w, name)
+    if w.size != n or np.any(w <= 0):
+        raise ValueError(f"{name} needs one positive weight per conversation; got {w.size} for {n}")
+    return w / w.sum() * n
+
+
 @register("ppi_mean", kind="corrected", levels=("binary", "ordinal", "interval", "ratio"), higher_is_better=None,
           doc="PPI++ (power-tuned) mean of the human score from all LLM scores plus the human-labelled subset.")
-def ppi_mean(y, yhat, yhat_unlabelled, *, confidence: float = 0.95, lam: float | None = None) -> StatRow:
-    """``ppi_mean`` as a StatRow: value, the PPI++ normal interval, n = labelled + unlabelled conversations."""
-    e = ppi_mean_estimate(y, yhat, yhat_unlabelled, confidence=confidence, lam=lam)
-    n = e.n_labelled + e.n_unlabelled
+def ppi_mean(y, yhat, yhat_unlabelled, *, confidence: float = 0.95, lam: float | None = None, w=None,
+             w_unlabelled=None, frame: bool = False, strata=None) -> StatRow:
+    """``ppi_mean`` as a StatRow: value, the PPI++ normal interval, n = labelled + unlabelled conversations.
+
+    ``frame=True``: ``yhat_unlabelled`` is the LLM's score on *every* conversation of the sampling frame (the
+    labelled ones included), as the design-weighted estimate uses it; n is then the frame's size."""
+    e = ppi_mean_estimate(y, yhat, yhat_unlabelled, confidence=confidence, lam=lam, w=w, w_unlabelled=w_unlabelled,
+                          strata=strata)
+    n = e.n_unlabelled if frame else e.n_labelled + e.n_unlabelled
     if np.isnan(e.value):
         return StatRow("ppi_mean", np.nan, n=n, note=f"undefined: {e.n_labelled} human-labelled conversation(s); "
                        "PPI needs >= 2")
     z = _st.norm.ppf(0.5 + confidence / 2)
-    note = (f"PPI++ (power-tuned) mean, lambda={e.lam:.3g}; {e.n_labelled} labelled + {e.n_unlabelled} LLM-only "
-            f"conversations; {confidence:.0%} normal interval; classical human mean {e.classical:.4g} "
+    sizes = (f"{e.n_labelled} labelled of {e.n_unlabelled} LLM-rated conversations" if frame else
+             f"{e.n_labelled} labelled + {e.n_unlabelled} LLM-only conversations")
+    interval = "normal interval, stratified design variance" if strata is not None else "normal interval"
+    note = (f"PPI++ (power-tuned) mean, lambda={e.lam:.3g}; {sizes}; {confidence:.0%} {interval}; "
+            f"{'weighted ' if w is not None else ''}classical human mean {e.classical:.4g} "
             f"[{e.classical - z * e.classical_se:.4g}, {e.classical + z * e.classical_se:.4g}]")
     if e.n_unlabelled == 0:
         note += "; no LLM-only conversation, so lambda=0 and this is the classical human mean"
+    elif frame and e.n_unlabelled == e.n_labelled:
+        note += "; the LLM rated only the labelled conversations, so its term adds little"
     return StatRow("ppi_mean", e.value, e.ci_low, e.ci_high, n, note)
 
 
