@@ -260,6 +260,7 @@ def test_a_relabelling_queue_takes_the_largest_disagreements_and_refuses_correct
     j = rows[rows.rater == JUDGE].set_index("statistic")
     assert pd.isna(j.loc["ppi_mean", "value"]) and "refused: 8 of the 40" in j.loc["ppi_mean", "note"]
     assert "largest disagreement (campaign adjudicate)" in j.loc["ppi_mean", "note"]
+    assert pd.notna(j.loc["naive_llm_mean", "value"])                # it uses no human label
     assert pd.notna(j.loc["mean_diff", "value"]) and "warning: 8 of these conversations" in j.loc["mean_diff", "note"]
 
 

@@ -314,10 +314,16 @@ def _corrected_rows(sig, dim, idx, inp, opts, want: _Want, design: dict | None =
     if "naive_llm_mean" in names:
         out.append(_corr.naive_llm_mean(vx, **boot))
     where = ", ".join(design.get("campaigns", []))
-    if design["kind"] == "mixed":
-        reason = (f"refused: the labelled conversations mix a sample with unequal inclusion probabilities (campaign "
-                  f"{where}) with {design['n_outside']} labelled outside it, which together follow no known design. "
-                  f"Fix: audit the campaign alone (auditor audit --campaign {design['campaigns'][0]})")
+    if design["kind"] in ("mixed", "selected"):
+        if design["kind"] == "selected":
+            reason = (f"refused: {design['n_selected']} of the {inp.units.size} human-labelled conversations were "
+                      f"chosen by largest disagreement (campaign {where}), not at random; a corrected estimate needs "
+                      "a random sample of labelled conversations (label a --sample campaign)")
+        else:
+            reason = (f"refused: the labelled conversations mix a sample with unequal inclusion probabilities "
+                      f"(campaign {where}) with {design['n_outside']} labelled outside it, which together follow no "
+                      f"known design. Fix: audit the campaign alone (auditor audit --campaign "
+                      f"{design['campaigns'][0]})")
         out += [StatRow(s, float("nan"), n=int(inp.units.size), note=reason)
                 for s in ("ppi_mean", "rogan_gladen_rate") if s in names]
         return out
@@ -426,14 +432,9 @@ def extra_paired_rows(store, sig, rubric, dim, name, raters, ref_idx, human_idx,
         from ._fetch import selected_among
 
         n_sel, chosen_by = selected_among(store, sig, rubric.name, inp.units)
-        if n_sel:
-            add([StatRow(s, float("nan"), n=int(inp.units.size),
-                         note=f"refused: {n_sel} of the {inp.units.size} human-labelled conversations were chosen by "
-                              f"largest disagreement (campaign {', '.join(chosen_by)}), not at random; a corrected "
-                              "estimate needs a random sample of labelled conversations (label a --sample campaign)")
-                 for s in CORRECTED if want(s)])
-        else:
-            add(_corrected_rows(sig, dim, idx, inp, opts, want, _design_of_labels(store, sig, rubric.name, inp)))
+        design = ({"kind": "selected", "campaigns": chosen_by, "n_selected": n_sel} if n_sel else
+                  _design_of_labels(store, sig, rubric.name, inp))
+        add(_corrected_rows(sig, dim, idx, inp, opts, want, design))
     if want.any(STABILITY):
         for r in _stability_rows(sig, dim, name, idx, raters, opts, want):
             ref = name + _stab.SWAPPED_SUFFIX if r.statistic == "position_consistency" else name

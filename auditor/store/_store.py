@@ -121,7 +121,10 @@ class Store:
         if read_only and self.path != ":memory:" and self._pending():
             # an older store opened for reading: upgrade it once (briefly writable), then reopen read-only
             self.con.close()
-            Store(self.path, lock_wait=lock_wait).close()
+            try:
+                Store(self.path, lock_wait=lock_wait).close()
+            except AuditorError:
+                pass                  # cannot write it (permissions, a lock): _migrate below says what to do
             self.con = _connect(self.path, read_only, lock_wait, sandbox and read_only)
         self._migrate()
 
