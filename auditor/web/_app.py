@@ -1,7 +1,8 @@
 """The local web app (Starlette on uvicorn): annotate, browse, dashboard, and the JSON API they use.
 
-The app holds the store open as its single writer; every request touches it under one lock, and every
-submission is one transaction through :mod:`auditor.store._campaigns`, committed before the 200 is sent.
+The app holds the store open as its single writer (:class:`~auditor.web._service.Service`): reads run on
+per-thread cursors, writes one at a time, and every submission is one transaction through
+:mod:`auditor.store._campaigns`, committed before the 200 is sent.
 Routes (``{token}`` is an annotator's private token):
 
 - ``GET /a/{token}`` annotate page (``?item=N`` edits an earlier answer); ``GET /a/{token}/done`` answered items
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -91,7 +92,7 @@ def _clean_url(request: Request) -> Response | None:
     if not token:
         return None
     rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-    target = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in rest) if rest else "")
+    target = request.url.path + ("?" + urlencode(rest) if rest else "")
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(ADMIN_COOKIE, token, httponly=True, samesite="strict", path="/")
     return resp
@@ -105,9 +106,10 @@ def annotate_page(request: Request):
     item_param = request.query_params.get("item")
     if item_param is not None:
         try:
-            item = svc.shown(who, svc(camp.item_view, who, int(item_param)))
+            item_id = int(item_param)
         except ValueError:
             raise NotFound("no such item") from None
+        item = svc.shown(who, svc(camp.item_view, who, item_id))
     else:
         item = svc.shown(who, svc(camp.next_item, who))
     if item is None:
