@@ -36,7 +36,7 @@ def export(store: Store, to: str | Path, *, table: str | None = None, query: str
         raise AuditorError(f"--to {str(out)!r}: unknown format {out.suffix or '(no extension)'!r}. Fix: end the "
                            f"file name in one of {', '.join(FORMATS)}.")
     if out.is_dir():
-        raise AuditorError(f"--to {str(out)!r} is a folder. Fix: give a file name, e.g. {out / ('export' + '.parquet')}.")
+        raise AuditorError(f"--to {str(out)!r} is a folder. Fix: give a file name, e.g. {out / 'export.parquet'}.")
     if not out.parent.is_dir():
         raise AuditorError(f"--to {str(out)!r}: the folder {str(out.parent)!r} does not exist. Fix: create it first.")
     if out.exists() and not overwrite:

@@ -13,7 +13,8 @@ from ._read import (Annotator, admin_campaigns, campaign_info, conversation_mess
 
 __all__ = ["STRATEGIES", "STRATIFY_BY", "Annotator", "CreatedCampaign", "admin_campaigns", "agreement_summary",
            "allocate", "assign", "audit_slice", "campaign_audit", "campaign_info", "campaign_store", "close_campaign",
-           "conversation_messages", "create_campaign", "done_items", "draw_sample", "form_token", "hash_token", "item_view", "items_needed",
+           "conversation_messages", "create_campaign", "done_items", "draw_sample", "form_token", "hash_token",
+           "item_view", "items_needed",
            "list_campaigns", "next_item", "progress", "questions", "reissue_link", "resolve_annotator", "skip",
            "stored_rubric",
            "submit", "validate_answers"]

@@ -34,8 +34,8 @@ _TABLES = {
 
 _WITH_LLM_ONLY = {
     "conversations": "SELECT * FROM conversations WHERE conversation_id IN (SELECT conversation_id FROM "
-                     "campaign_items WHERE campaign = ?) OR conversation_id IN (SELECT s.conversation_id FROM signals s "
-                     "JOIN raters r USING (rater_id) WHERE r.kind <> 'human' AND s.rubric = ?)",
+                     "campaign_items WHERE campaign = ?) OR conversation_id IN (SELECT s.conversation_id FROM "
+                     "signals s JOIN raters r USING (rater_id) WHERE r.kind <> 'human' AND s.rubric = ?)",
     "signals": "SELECT s.* FROM signals s JOIN raters r USING (rater_id) WHERE s.rubric = ? AND ((r.kind <> 'human') "
                "OR (s.conversation_id IN (SELECT conversation_id FROM campaign_items WHERE campaign = ?) AND "
                "s.rater_id IN (SELECT annotator FROM campaign_annotators WHERE campaign = ?)))",

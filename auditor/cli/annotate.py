@@ -71,7 +71,8 @@ def create_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaig
     flags = "" if where.port in (None, 8765) else f" --port {where.port}"
     flags += "" if where.hostname in (None, "127.0.0.1", "localhost") else f" --host {where.hostname}"
     console.print("These links are shown only now (the store keeps only their hashes). Next: "
-                  f"`auditor --db {escape(db_path(ctx))} serve{flags}`, then send each person their link.", highlight=False)
+                  f"`auditor --db {escape(db_path(ctx))} serve{flags}`, then send each person their link.",
+                  highlight=False)
 
 
 @app.command("list")
@@ -169,8 +170,9 @@ def serve_cmd(ctx: typer.Context,
         shown = host if ":" not in host else f"[{host}]"
 
         def ready():
-            console.print(f"auditor serve: http://{shown}:{port} (store {escape(store.path)}; Ctrl-C stops). While it runs it "
-                          "is the store's only writer: other commands on this file wait, then say so.",
+            console.print(f"auditor serve: http://{shown}:{port} (store {escape(store.path)}; Ctrl-C stops). "
+                          "While it runs it is the store's only writer: other commands on this file wait, then "
+                          "say so.",
                           highlight=False)
             open_ = camps[camps["status"] == "open"]["campaign"].tolist() if len(camps) else []
             console.print(f"open campaigns: {', '.join(open_) or 'none'} (admin and annotator links were printed by "

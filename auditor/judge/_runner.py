@@ -249,9 +249,9 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
                 conn_fail_streak = conn_fail_streak + 1 if res.connection_error else 0
                 conn_fails["n"] += bool(res.connection_error)
                 if conn_fail_streak >= streak_limit:
-                    raise FatalEndpointError(f"cannot reach {safe_url(judge.base_url)}: the last {conn_fail_streak} items "
-                                             f"failed to connect ({res.error}). Fix: start the server or correct "
-                                             "base_url; rerun to resume.")
+                    raise FatalEndpointError(f"cannot reach {safe_url(judge.base_url)}: the last {conn_fail_streak} "
+                                             f"items failed to connect ({res.error}). Fix: start the server or "
+                                             "correct base_url; rerun to resume.")
             report()
 
     report()
