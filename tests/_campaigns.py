@@ -47,6 +47,15 @@ def judges_store(path: Path, *, xss: bool = True) -> Path:
     return path
 
 
+def copy_of(base: Path, folder: Path, name: str = "store.duckdb") -> Path:
+    """A private copy of a module-scoped base store, for one test to change."""
+    import shutil
+
+    path = folder / name
+    shutil.copy(base, path)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

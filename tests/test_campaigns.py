@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
 
-from _campaigns import JUDGE, judges_store, run_cli
+from _campaigns import JUDGE, copy_of, judges_store, run_cli
 from auditor import Store
 from auditor.audit import audit
 from auditor.campaign import (campaign_audit, close_campaign, create_campaign, item_view, next_item, progress,
@@ -23,9 +22,7 @@ def base_db(tmp_path_factory):
 
 @pytest.fixture
 def store(base_db, tmp_path):
-    path = tmp_path / "store.duckdb"
-    shutil.copy(base_db, path)
-    with Store(path) as s:
+    with Store(copy_of(base_db, tmp_path)) as s:
         yield s
 
 
@@ -58,8 +55,7 @@ def test_create_records_items_probabilities_and_hashed_tokens(store):
 
 
 def test_store_file_never_holds_a_token_in_clear(base_db, tmp_path):
-    path = tmp_path / "s.duckdb"
-    shutil.copy(base_db, path)
+    path = copy_of(base_db, tmp_path, "s.duckdb")
     with Store(path) as s:
         made = create_campaign(s, "c", rubric="llm_rubric", annotators="a,b", sample=5)
     data = path.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("s.duckdb*"))
@@ -198,8 +194,7 @@ def test_an_annotator_who_already_rated_is_refused_with_a_fix(store):
 
 
 def test_cli_create_list_show_close_and_audit(base_db, tmp_path):
-    db = tmp_path / "cli.duckdb"
-    shutil.copy(base_db, db)
+    db = copy_of(base_db, tmp_path, "cli.duckdb")
     r = run_cli(db, "annotate", "create", "pilot", "--rubric", "llm_rubric", "--annotators", "alice,bob,carol",
                 "--sample", "12", "--json")
     assert r.returncode == 0, r.stderr

@@ -4,12 +4,11 @@ the audit weights campaign labels by their recorded inclusion probabilities, and
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
 
-from _campaigns import JUDGE, judges_store
+from _campaigns import JUDGE, copy_of, judges_store
 from auditor import Store
 from auditor.audit import audit
 from auditor.campaign import create_campaign, next_item, resolve_annotator, submit
@@ -72,9 +71,7 @@ def _answer(store, made, value=lambda conv, i: str(1 + (len(conv) + i) % 4)):
 
 
 def test_the_audit_weights_a_stratified_campaign_and_refuses_a_mixed_design(base_db, tmp_path):
-    db = tmp_path / "s.duckdb"
-    shutil.copy(base_db, db)
-    with Store(db) as s:
+    with Store(copy_of(base_db, tmp_path)) as s:
         made = create_campaign(s, "strat", rubric="llm_rubric", annotators="alice", overlap=1,
                                stratify_by="llm_score", sample=30, seed=5)
         probs = s.sql("SELECT DISTINCT inclusion_prob FROM campaign_items")["inclusion_prob"]

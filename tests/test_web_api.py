@@ -7,12 +7,11 @@ that every page has its JSON twin.
 from __future__ import annotations
 
 import logging
-import shutil
 
 import pytest
 from starlette.testclient import TestClient
 
-from _campaigns import JUDGE, PWN, XSS_TEXT, judges_store
+from _campaigns import JUDGE, PWN, XSS_TEXT, copy_of, judges_store
 from auditor import Store
 from auditor.campaign import create_campaign
 from auditor.web import create_app
@@ -28,9 +27,7 @@ def base_db(tmp_path_factory):
 
 @pytest.fixture
 def env(base_db, tmp_path):
-    path = tmp_path / "store.duckdb"
-    shutil.copy(base_db, path)
-    store = Store(path)
+    store = Store(copy_of(base_db, tmp_path))
     made = create_campaign(store, "web", rubric="llm_rubric", annotators="alice,bob,carol", sample=6, seed=5,
                            where="conversation_id <> 'xss-probe'")
     xss = create_campaign(store, "xss", rubric="llm_rubric", annotators="eve", overlap=1,

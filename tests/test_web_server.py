@@ -7,14 +7,13 @@ naming the server. (Submission latency under this load is measured by benchmarks
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 
 import httpx
 import pytest
 
-from _campaigns import Server, answers_for, check_acked_stored, judges_store, run_cli, run_load
+from _campaigns import Server, answers_for, check_acked_stored, copy_of, judges_store, run_cli, run_load
 from auditor import Store
 from auditor.campaign import create_campaign
 
@@ -25,8 +24,7 @@ def base_db(tmp_path_factory):
 
 
 def _campaign(base_db, tmp_path, n_annotators=50, overlap=9, name="load"):
-    db = tmp_path / "store.duckdb"
-    shutil.copy(base_db, db)
+    db = copy_of(base_db, tmp_path)
     with Store(db) as s:
         made = create_campaign(s, name, rubric="llm_rubric", overlap=overlap,
                                annotators=[f"ann{i:02d}" for i in range(n_annotators)])

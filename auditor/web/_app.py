@@ -129,25 +129,29 @@ def annotate_done(request: Request):
                                       status=info["status"], listing=True))
 
 
+def _checked(request: Request, form: dict | None = None):
+    """The annotator, the item and the service of a state-changing request whose form token is right."""
+    svc: Service = request.app.state.svc
+    who = svc.annotator(request.path_params["token"])
+    svc.check_form_token(request, who.token_hash, form)
+    return svc, who, _item_id(request)
+
+
 async def annotate_form_submit(request: Request):
     """The no-JavaScript path: a plain form POST, answered with a redirect to the next item."""
-    svc: Service = request.app.state.svc
-    token = request.path_params["token"]
-    who = svc.annotator(token)
     form = await _form_body(request)
-    svc.check_form_token(request, who.token_hash, form)
-    item_id = _item_id(request)
-    action = request.path_params.get("action")
-    if action not in (None, "skip"):
-        raise NotFound("no such action")
-    if action == "skip":
-        svc.write(camp.skip, who, item_id)
-    else:
-        rubric = svc(camp.stored_rubric, svc(camp.campaign_info, who.campaign)["rubric"])
-        answers = {d.name: (None if form.get(f"q:{d.name}") == "__na__" else form.get(f"q:{d.name}"))
-                   for d in rubric.dimensions if f"q:{d.name}" in form}
-        svc.submit(who, item_id, answers)
-    return RedirectResponse(f"/a/{token}", status_code=303)
+    svc, who, item_id = _checked(request, form)
+    rubric = svc(camp.stored_rubric, svc(camp.campaign_info, who.campaign)["rubric"])
+    answers = {d.name: (None if form.get(f"q:{d.name}") == "__na__" else form.get(f"q:{d.name}"))
+               for d in rubric.dimensions if f"q:{d.name}" in form}
+    svc.submit(who, item_id, answers)
+    return RedirectResponse(f"/a/{request.path_params['token']}", status_code=303)
+
+
+async def annotate_form_skip(request: Request):
+    svc, who, item_id = _checked(request, await _form_body(request))
+    svc.write(camp.skip, who, item_id)
+    return RedirectResponse(f"/a/{request.path_params['token']}", status_code=303)
 
 
 def api_next(request: Request):
@@ -167,20 +171,17 @@ def api_item(request: Request):
 
 
 async def api_submit(request: Request):
-    svc: Service = request.app.state.svc
-    who = svc.annotator(request.path_params["token"])
-    svc.check_form_token(request, who.token_hash)
-    item_id = _item_id(request)
-    action = request.path_params.get("action")
-    if action not in (None, "skip"):
-        raise NotFound("no such action")
-    if action == "skip":
-        svc.write(camp.skip, who, item_id)
-        return JSONResponse({"skipped": item_id})
+    svc, who, item_id = _checked(request)
     data = await _json_body(request)
     if "answers" not in data:
         raise InvalidAnswer('the body needs "answers": {"<dimension>": "<option label>" | null}')
     return JSONResponse(svc.submit(who, item_id, data["answers"]))
+
+
+async def api_skip(request: Request):
+    svc, who, item_id = _checked(request)
+    svc.write(camp.skip, who, item_id)
+    return JSONResponse({"skipped": item_id})
 
 
 # -- admin ---------------------------------------------------------------------------------------------------------
@@ -326,10 +327,10 @@ def create_app(store: Store, *, allowed_hosts: list[str] | None = None, n_boot: 
         Route("/favicon.ico", lambda request: RedirectResponse("/static/favicon.svg", status_code=301)),
         Route(a, annotate_page), Route(a + "/done", annotate_done),
         Route(a + "/items/{item_id}", annotate_form_submit, methods=["POST"]),
-        Route(a + "/items/{item_id}/{action:str}", annotate_form_submit, methods=["POST"]),
+        Route(a + "/items/{item_id}/skip", annotate_form_skip, methods=["POST"]),
         Route("/api" + a + "/next", api_next), Route("/api" + a + "/items/{item_id}", api_item),
         Route("/api" + a + "/items/{item_id}", api_submit, methods=["POST"]),
-        Route("/api" + a + "/items/{item_id}/{action:str}", api_submit, methods=["POST"]),
+        Route("/api" + a + "/items/{item_id}/skip", api_skip, methods=["POST"]),
         Route("/browse", browse_page), Route("/browse.json", browse_page),
         Route("/browse/conversation", conversation_page), Route("/browse/conversation.json", conversation_page),
         Route("/campaigns/{name}", dashboard_page), Route("/api/campaigns/{name}", api_campaign),
