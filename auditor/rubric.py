@@ -180,3 +180,9 @@ def _load_rubric_file(path: str, mtime_ns: int, size: int) -> Rubric:
         return Rubric.model_validate(data)
     except ValidationError as e:
         raise RubricError(_format_validation_error(str(p), e)) from None
+
+
+@functools.lru_cache(maxsize=64)
+def rubric_from_spec(spec: str) -> Rubric:
+    """A rubric from the JSON spec the store keeps (``rubrics.spec``); cached, rubrics being frozen."""
+    return Rubric.model_validate(json.loads(spec))

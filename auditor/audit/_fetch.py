@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..rubric import Rubric
+from ..errors import AuditorError
+from ..rubric import Rubric, rubric_from_spec
 from ..store import Store
 
 __all__ = ["DimensionSignals", "RaterInfo", "raters", "dimension_signals", "stored_rubrics", "load_stored_rubric",
@@ -48,14 +49,10 @@ def stored_rubrics(store: Store) -> list[str]:
 
 def load_stored_rubric(store: Store, name: str) -> Rubric:
     spec = store.con.execute("SELECT spec FROM rubrics WHERE rubric = ?", [name]).fetchall()
-    import json
-
-    from ..errors import AuditorError
-
     if not spec:
         raise AuditorError(f"rubric {name!r} is not in this store. Fix: use one of "
                            f"{', '.join(stored_rubrics(store)) or '(none yet)'}.")
-    return Rubric.model_validate(json.loads(spec[0][0]))
+    return rubric_from_spec(spec[0][0])
 
 
 def dimension_signals(store: Store, rubric: str, dimension: str) -> DimensionSignals:

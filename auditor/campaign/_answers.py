@@ -6,7 +6,8 @@ from ..errors import InvalidAnswer, NotFound
 from ..rubric import Rubric
 from ..store import Store
 from ..store._campaigns import Answer, mark_skipped, write_answers
-from ._read import Annotator, _parse_rubric
+from ..rubric import rubric_from_spec
+from ._read import Annotator
 
 __all__ = ["validate_answers", "submit", "skip"]
 
@@ -67,7 +68,7 @@ def submit(store: Store, who: Annotator, item_id: int, answers, *, seconds: floa
                              [who.campaign]).fetchall()
     if not spec:
         raise NotFound(f"no campaign named {who.campaign!r}")
-    rubric = _parse_rubric(spec[0][0])
+    rubric = rubric_from_spec(spec[0][0])
     return write_answers(store, who.campaign, who.name, int(item_id), validate_answers(rubric, answers),
                          seconds=seconds)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 
 import pandas as pd
 
 from ..errors import NotAllowed, NotFound
-from ..rubric import Rubric
+from ..rubric import Rubric, rubric_from_spec
 from ..store import Store
 from ._tokens import hash_token, same_hash
 
@@ -52,12 +51,7 @@ def stored_rubric(store: Store, name: str) -> Rubric:
     spec = store.con.execute("SELECT spec FROM rubrics WHERE rubric = ?", [name]).fetchall()
     if not spec:
         raise NotFound(f"rubric {name!r} is not in the store")
-    return _parse_rubric(spec[0][0])
-
-
-@lru_cache(maxsize=64)
-def _parse_rubric(spec: str) -> Rubric:
-    return Rubric.model_validate(json.loads(spec))
+    return rubric_from_spec(spec[0][0])
 
 
 def questions(rubric: Rubric) -> list[dict]:
@@ -120,7 +114,7 @@ def _item(store: Store, who: Annotator, sql: str, params: dict) -> tuple[dict | 
     item_id, item_status, conv, messages, total, done, skipped, camp_status, spec = rows[0]
     if item_id is None:
         return None, None
-    rubric = _parse_rubric(spec)
+    rubric = rubric_from_spec(spec)
     return {"item_id": int(item_id), "campaign": who.campaign, "status": camp_status,
             "conversation": {"conversation_id": conv, "messages": _messages(messages)},
             "questions": questions(rubric), "progress": {"total": total, "done": done, "skipped": skipped}

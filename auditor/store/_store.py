@@ -233,9 +233,8 @@ class Store:
     def rubric(self, name_or_path: str | Path):
         """A rubric by built-in name, by file path, or by the name of a rubric stored here (one first loaded from a
         file is then usable by its name)."""
-        import json
 
-        from ..rubric import Rubric, builtin_rubric_names, load_rubric
+        from ..rubric import builtin_rubric_names, load_rubric, rubric_from_spec
         from ..errors import RubricError
 
         try:
@@ -246,7 +245,7 @@ class Store:
                 raise                                   # a file was meant: its own error says what is wrong
             row = self.con.execute("SELECT spec FROM rubrics WHERE rubric = ?", [str(name_or_path)]).fetchall()
             if row:
-                return Rubric.model_validate(json.loads(row[0][0]))
+                return rubric_from_spec(row[0][0])
             stored = [n for n in self.rubric_names() if n not in builtin_rubric_names()]
             raise RubricError(f"unknown rubric '{name_or_path}'; built-in rubrics are: "
                               f"{', '.join(builtin_rubric_names())}"
