@@ -7,6 +7,7 @@ into an in-memory store and audited there, so the dashboard, ``auditor audit --c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pandas as pd
@@ -86,7 +87,7 @@ def audit_slice(sub: Store, rubric: str, options: AuditOptions | None = None) ->
         return pd.DataFrame()
     opts = options or AuditOptions()
     if opts.rubric is None:
-        opts.rubric = rubric
+        opts = dataclasses.replace(opts, rubric=rubric)       # the caller's options stay as they were
     return audit(sub, opts)
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from ..errors import CampaignClosed, NotAllowed, NotFound
+from ..errors import CampaignClosed, CampaignError, NotAllowed, NotFound
 from ._store import Store
 
 __all__ = ["Answer", "insert_campaign", "mark_skipped", "write_answers", "set_campaign_status", "replace_token_hash",
@@ -41,7 +41,7 @@ def insert_campaign(store: Store, *, campaign: dict, items: pd.DataFrame, queues
     con = store.con
     with store.transaction():
         if con.execute("SELECT 1 FROM campaigns WHERE campaign = ?", [campaign["campaign"]]).fetchall():
-            raise NotAllowed(f"a campaign named {campaign['campaign']!r} already exists. Fix: choose another name "
+            raise CampaignError(f"a campaign named {campaign['campaign']!r} already exists. Fix: choose another name "
                              "(`auditor annotate list` shows the stored ones).")
         con.execute(
             "INSERT INTO ingest_batches (batch_id, kind, source, rubric, options, n_rows, n_inserted, n_replaced, "
