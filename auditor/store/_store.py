@@ -310,19 +310,25 @@ def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=No
     renormalize : divide option probabilities by their sum when it is not 1
     score : ``"expected"`` (sum of value x probability) or ``"argmax"`` for rows with probabilities only
     """
-    from ..ingest import SignalOptions, as_raw_table, normalise_signals
-    from ._writes import register_rubric, write_signals
+    from ..ingest import SignalOptions, open_source, prepare_signals
+    from ._writes import register_rubric, write_prepared
 
     rub = self.rubric(rubric)
-    raw = as_raw_table(source, source_name)
     opts = SignalOptions(rater_kind=rater_kind, rater_id=rater_id, mapping=dict(mapping or {}), wide=wide,
                          missing_code=missing_code, renormalize=renormalize, score=score, model=model)
-    norm = normalise_signals(raw, rub, opts)
-    with self.transaction():
-        register_rubric(self, rub, source=str(rubric))
-        res = write_signals(self, norm, source=raw.path, replace=replace, sha256=raw.sha256, rubric=rub.name,
-                            options=opts.to_dict())
-    res.notes = list(norm.attrs.get("notes", [])) + res.notes
+    src = open_source(self.con, source, source_name)
+    try:
+        prep = prepare_signals(self.con, src, rub, opts)
+        try:
+            with self.transaction():
+                register_rubric(self, rub, source=str(rubric))
+                res = write_prepared(self, prep, source=src.path, rubric=rub.name, model=model, replace=replace,
+                                     sha256=src.sha256, options=opts.to_dict())
+        finally:
+            prep.close(self.con)
+    finally:
+        src.close(self.con)
+    res.notes = prep.notes + res.notes
     return res
 
 

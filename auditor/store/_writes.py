@@ -23,7 +23,7 @@ from ..rubric import Rubric
 from ._store import Store
 
 __all__ = ["SIGNAL_COLUMNS", "CONVERSATION_COLUMNS", "LoadResult", "register_rubric", "write_signals",
-           "write_conversations", "new_batch_id"]
+           "write_conversations", "write_prepared", "new_batch_id"]
 
 SIGNAL_KEY = ["conversation_id", "rubric", "dimension", "rater_id", "sample"]
 SIGNAL_CONTENT = ["status", "label", "value", "confidence", "probs"]
@@ -134,75 +134,116 @@ def _fmt(v) -> str:
 def write_signals(store: Store, df: pd.DataFrame, *, source: str, kind: str = "signals", replace: bool = False,
                   sha256: str | None = None, rubric: str | None = None, options: dict | None = None,
                   batch_id: str | None = None) -> LoadResult:
-    """Write normalised signals (columns :data:`SIGNAL_COLUMNS`) in one transaction."""
+    """Write normalised signals (a DataFrame with columns :data:`SIGNAL_COLUMNS`) in one transaction."""
     result = LoadResult(source=source, n_rows=len(df), batch_id=batch_id)
     result.n_not_answered = int((df["status"] == "not_answered").sum()) if len(df) else 0
     table = _to_arrow(df, SIGNAL_COLUMNS)
     con = store.con
+    tag = uuid.uuid4().hex[:8]
+    inc, rat, conv = f"_incoming_{tag}", f"_inc_raters_{tag}", f"_inc_convs_{tag}"
     with store.transaction():
-        con.register("_incoming", table)
+        con.register(inc, table)
         try:
-            where = df.attrs.get("where", "row")
-            _check_raters(con, source, where)
-            _check_conversation_tasks(con, source, where)
-            key = " AND ".join(f"s.{k} = i.{k}" for k in SIGNAL_KEY)
-            same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM i.{c}" for c in ["status", "label", "value",
-                                                                               "confidence"])
-            same += " AND s.probs::VARCHAR IS NOT DISTINCT FROM i.probs"
-            conflict = con.execute(
-                f"SELECT i._row, i.conversation_id, i.dimension, i.rater_id, i.sample, s.label, s.value, s.status,"
-                f" i.label, i.value, i.status, s.batch_id, b.source FROM _incoming i JOIN signals s ON {key} "
-                f"LEFT JOIN ingest_batches b ON b.batch_id = s.batch_id WHERE NOT ({same}) ORDER BY i._row "
-                f"LIMIT 1").fetchall()
-            n_conflicts = con.execute(
-                f"SELECT count(*) FROM _incoming i JOIN signals s ON {key} WHERE NOT ({same})").fetchall()[0][0]
-            n_same = con.execute(f"SELECT count(*) FROM _incoming i JOIN signals s ON {key} WHERE {same}"
-                                 ).fetchall()[0][0]
-            conflict = conflict[0] if conflict else None
-            if conflict and not replace:
-                row, cid, dim, rater, sample, sl, sv, ss, il, iv, istat, sb, ssrc = conflict
-                stored = f"{ss} label {_fmt(sl)} value {_fmt(sv)}"
-                incoming = f"{istat} label {_fmt(il)} value {_fmt(iv)}"
-                cid, rater = short_text(cid), short_text(rater)
-                raise IngestError(source, f"conflicts with a stored signal (conversation {cid!r}, dimension "
-                                  f"{dim!r}, rater {rater!r}, sample {sample}) loaded from "
-                                  f"{ssrc or sb or 'an earlier run'}: stored {stored}, this file {incoming} "
-                                  f"({n_conflicts} conflicting row(s) in all)", row=row, where=where,
-                                  field="value",
-                                  fix="pass --replace to overwrite the stored values, or correct the file.")
-            result.batch_id = result.batch_id or new_batch_id()
-            if n_conflicts:
-                con.execute(f"DELETE FROM signals s USING _incoming i WHERE {key} AND NOT ({same})")
-            con.execute(
-                f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
-                f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
-                f"SELECT conversation_id, rubric, dimension, rater_id, sample, status, label, value, value_source, "
-                f"confidence, probs::JSON, raw, rationale, error, run_id, ? FROM _incoming i "
-                f"WHERE NOT EXISTS (SELECT 1 FROM signals s WHERE {key})", [result.batch_id])
-            result.n_replaced = n_conflicts
-            result.n_unchanged = n_same
-            result.n_inserted = len(df) - n_same - n_conflicts
-            con.execute("INSERT INTO raters (rater_id, kind, model, config_hash) SELECT rater_id, any_value(rater_kind),"
-                        " any_value(model), any_value(config_hash) FROM _incoming i WHERE NOT EXISTS (SELECT 1 "
-                        "FROM raters r WHERE r.rater_id = i.rater_id) GROUP BY rater_id")
-            con.execute("INSERT INTO conversations (conversation_id, task_id, batch_id) SELECT conversation_id, "
-                        "any_value(task_id), ? FROM _incoming i WHERE NOT EXISTS (SELECT 1 FROM conversations c "
-                        "WHERE c.conversation_id = i.conversation_id) GROUP BY conversation_id", [result.batch_id])
-            con.execute("UPDATE conversations c SET task_id = i.task_id FROM (SELECT conversation_id, "
-                        "any_value(task_id) AS task_id FROM _incoming WHERE task_id IS NOT NULL GROUP BY 1) i "
-                        "WHERE c.conversation_id = i.conversation_id AND c.task_id IS NULL")
-            con.execute("INSERT INTO tasks (task_id) SELECT DISTINCT task_id FROM _incoming i WHERE task_id IS NOT "
-                        "NULL AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.task_id = i.task_id)")
-            _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
+            con.execute(f"CREATE TEMP TABLE {rat} AS SELECT rater_id AS rid, any_value(rater_kind) AS k0, "
+                        f"min(_row) AS r0, any_value(model) AS model, any_value(config_hash) AS config_hash "
+                        f"FROM {inc} GROUP BY rater_id")
+            con.execute(f"CREATE TEMP TABLE {conv} AS SELECT conversation_id AS cid, any_value(task_id) AS t0, "
+                        f"min(_row) FILTER (WHERE task_id IS NOT NULL) AS tr0 FROM {inc} GROUP BY conversation_id")
+            _write_incoming(store, result, inc, rat, conv, where=df.attrs.get("where", "row"), replace=replace,
+                            kind=kind, sha256=sha256, rubric=rubric, options=options)
         finally:
-            con.unregister("_incoming")
+            con.unregister(inc)
+            con.execute(f"DROP TABLE IF EXISTS {rat}")
+            con.execute(f"DROP TABLE IF EXISTS {conv}")
     return result
 
 
-def _check_raters(con, source: str, where: str = "row") -> None:
-    bad = con.execute(
-        "SELECT min(i._row), i.rater_id, any_value(i.rater_kind), any_value(r.kind) FROM _incoming i JOIN raters r "
-        "USING (rater_id) WHERE i.rater_kind <> r.kind GROUP BY i.rater_id ORDER BY 1 LIMIT 1").fetchall()
+def write_prepared(store: Store, prep, *, source: str, rubric: str, model: str | None, replace: bool = False,
+                   sha256: str | None = None, options: dict | None = None, kind: str = "signals") -> LoadResult:
+    """Write signals validated in the store's connection (:func:`auditor.ingest.prepare_signals`)."""
+    from ..ingest._sqlcols import sql_str
+
+    result = LoadResult(source=source, n_rows=prep.n_rows)
+    result.n_not_answered = prep.n_not_answered
+    con = store.con
+    tag = uuid.uuid4().hex[:8]
+    inc, rat = f"_incoming_{tag}", f"_inc_raters_{tag}"
+    with store.transaction():
+        con.execute(f"CREATE TEMP VIEW {inc} AS SELECT cid AS conversation_id, {sql_str(rubric)} AS rubric, "
+                    f"dim AS dimension, rid AS rater_id, sample, task AS task_id, kind AS rater_kind, "
+                    f"status, label, value, value_source, conf AS confidence, probs, NULL::VARCHAR AS raw, "
+                    f"NULL::VARCHAR AS rationale, NULL::VARCHAR AS error, NULL::VARCHAR AS run_id, _row "
+                    f"FROM {prep.view}")
+        con.execute(f"CREATE TEMP VIEW {rat} AS SELECT rid, k0, r0, {sql_str(model)} AS model, "
+                    f"NULL::VARCHAR AS config_hash FROM {prep.raters}")
+        try:
+            _write_incoming(store, result, inc, rat, prep.convs, where=prep.where, replace=replace, kind=kind,
+                            sha256=sha256, rubric=rubric, options=options)
+        finally:
+            con.execute(f"DROP VIEW IF EXISTS {rat}")
+            con.execute(f"DROP VIEW IF EXISTS {inc}")
+    return result
+
+
+def _write_incoming(store: Store, result: LoadResult, inc: str, rat: str, conv: str, *, where: str, replace: bool,
+                    kind: str, sha256: str | None, rubric: str | None, options: dict | None) -> None:
+    """The signals of relation ``inc`` into the store; ``rat`` (rid, k0, r0, model, config_hash) and ``conv``
+    (cid, t0, tr0) are its raters and conversations. Runs inside the caller's transaction."""
+    con = store.con
+    _check_raters(con, rat, result.source, where)
+    _check_conversation_tasks(con, conv, result.source, where)
+    key = " AND ".join(f"s.{k} = i.{k}" for k in SIGNAL_KEY)
+    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM i.{c}" for c in ["status", "label", "value", "confidence"])
+    same += " AND s.probs::VARCHAR IS NOT DISTINCT FROM i.probs"
+    # a store that holds no signal of these raters cannot conflict: skip the joins (a fresh store's bulk load)
+    overlap = con.execute(f"SELECT EXISTS (SELECT 1 FROM signals s WHERE s.rater_id IN (SELECT rid FROM {rat}))"
+                          ).fetchall()[0][0]
+    n_conflicts = n_same = 0
+    if overlap:
+        n_conflicts, n_same = con.execute(
+            f"SELECT count(*) FILTER (WHERE NOT ({same})), count(*) FILTER (WHERE {same}) FROM {inc} i "
+            f"JOIN signals s ON {key}").fetchall()[0]
+    if n_conflicts and not replace:
+        row, cid, dim, rater, sample, sl, sv, ss, il, iv, istat, sb, ssrc = con.execute(
+            f"SELECT i._row, i.conversation_id, i.dimension, i.rater_id, i.sample, s.label, s.value, s.status,"
+            f" i.label, i.value, i.status, s.batch_id, b.source FROM {inc} i JOIN signals s ON {key} "
+            f"LEFT JOIN ingest_batches b ON b.batch_id = s.batch_id WHERE NOT ({same}) ORDER BY i._row "
+            f"LIMIT 1").fetchall()[0]
+        stored = f"{ss} label {_fmt(sl)} value {_fmt(sv)}"
+        incoming = f"{istat} label {_fmt(il)} value {_fmt(iv)}"
+        cid, rater = short_text(cid), short_text(rater)
+        raise IngestError(result.source, f"conflicts with a stored signal (conversation {cid!r}, dimension "
+                          f"{dim!r}, rater {rater!r}, sample {sample}) loaded from "
+                          f"{ssrc or sb or 'an earlier run'}: stored {stored}, this file {incoming} "
+                          f"({n_conflicts} conflicting row(s) in all)", row=row, where=where, field="value",
+                          fix="pass --replace to overwrite the stored values, or correct the file.")
+    result.batch_id = result.batch_id or new_batch_id()
+    if n_conflicts:
+        con.execute(f"DELETE FROM signals s USING {inc} i WHERE {key} AND NOT ({same})")
+    new_only = f"WHERE NOT EXISTS (SELECT 1 FROM signals s WHERE {key})" if overlap else ""
+    con.execute(
+        f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+        f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
+        f"SELECT conversation_id, rubric, dimension, rater_id, sample, status, label, value, value_source, "
+        f"confidence, probs::JSON, raw, rationale, error, run_id, ? FROM {inc} i {new_only}", [result.batch_id])
+    result.n_replaced = n_conflicts
+    result.n_unchanged = n_same
+    result.n_inserted = result.n_rows - n_same - n_conflicts
+    con.execute(f"INSERT INTO raters (rater_id, kind, model, config_hash) SELECT rid, k0, model, config_hash "
+                f"FROM {rat} i WHERE NOT EXISTS (SELECT 1 FROM raters r WHERE r.rater_id = i.rid)")
+    con.execute(f"INSERT INTO conversations (conversation_id, task_id, batch_id) SELECT cid, t0, ? FROM {conv} i "
+                f"WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = i.cid)",
+                [result.batch_id])
+    con.execute(f"UPDATE conversations c SET task_id = i.t0 FROM {conv} i WHERE c.conversation_id = i.cid "
+                f"AND i.t0 IS NOT NULL AND c.task_id IS NULL")
+    con.execute(f"INSERT INTO tasks (task_id) SELECT DISTINCT t0 FROM {conv} i WHERE t0 IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM tasks t WHERE t.task_id = i.t0)")
+    _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
+
+
+def _check_raters(con, rat: str, source: str, where: str = "row") -> None:
+    bad = con.execute(f"SELECT i.r0, i.rid, i.k0, r.kind FROM {rat} i JOIN raters r ON r.rater_id = i.rid "
+                      f"WHERE i.k0 <> r.kind ORDER BY 1 LIMIT 1").fetchall()
     if bad:
         row, rater, new, old = bad[0]
         rater = short_text(rater)
@@ -211,11 +252,10 @@ def _check_raters(con, source: str, where: str = "row") -> None:
                           fix=f"use --rater-kind {old}, or give this rater another id.")
 
 
-def _check_conversation_tasks(con, source: str, where: str = "row") -> None:
-    bad = con.execute(
-        "SELECT min(i._row), i.conversation_id, any_value(i.task_id), any_value(c.task_id) FROM _incoming i "
-        "JOIN conversations c USING (conversation_id) WHERE i.task_id IS NOT NULL AND c.task_id IS NOT NULL AND "
-        "i.task_id <> c.task_id GROUP BY i.conversation_id ORDER BY 1 LIMIT 1").fetchall()
+def _check_conversation_tasks(con, conv: str, source: str, where: str = "row") -> None:
+    bad = con.execute(f"SELECT i.tr0, i.cid, i.t0, c.task_id FROM {conv} i JOIN conversations c ON "
+                      f"c.conversation_id = i.cid WHERE i.t0 IS NOT NULL AND c.task_id IS NOT NULL AND "
+                      f"i.t0 <> c.task_id ORDER BY 1 LIMIT 1").fetchall()
     if bad:
         row, cid, new, old = (bad[0][0], *map(short_text, bad[0][1:]))
         raise IngestError(source, f"conversation {cid!r} is stored with task {old!r}, this file says {new!r}",

@@ -1,0 +1,336 @@
+"""Validate and normalise a signals table inside DuckDB: set-based checks, every fault of the file in one error.
+
+:func:`prepare_signals` builds views over a :class:`~auditor.ingest._source.Source`: ``_sig_j`` (the cells read as
+text/numbers, joined to the rubric's dimensions), then ``_sig_f`` (labels and values resolved against the options,
+probabilities scored, and ``_code``: the first check a row fails, in the order of the checks below). Nothing is
+read into Python but the faulty rows it reports. The rules are those of :mod:`auditor.ingest.signals`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from ..errors import IngestError
+from ..rubric import Rubric
+from ._faults import SHOWN, Fault, raise_faults
+from ._read import short_list, short_text
+from ._source import Source, quote_ident
+from ._sqlcols import Col, sql_str
+from ._sqlprobs import ProbSQL
+from .signals import RATER_KINDS, SignalOptions, fault_for, fault_kind
+
+__all__ = ["Prepared", "prepare_signals"]
+
+CANONICAL = {"conversation_id", "rater_id", "rater_kind", "task_id", "sample", "confidence"}
+
+
+@dataclass
+class Prepared:
+    """Validated, normalised signals: ``view`` (one row per signal), ``raters`` (rid, kind, first row) and
+    ``convs`` (cid, first task) tables, and the notes to show."""
+
+    view: str
+    raters: str
+    convs: str
+    n_rows: int
+    n_not_answered: int
+    where: str
+    notes: list[str] = field(default_factory=list)
+    drops: list[str] = field(default_factory=list)
+
+    def close(self, con) -> None:
+        for stmt in reversed(self.drops):
+            con.execute(stmt)
+        self.drops.clear()
+
+
+def _fail(src: Source, row, fld, problem, fix):
+    raise IngestError(src.path, problem, row=row, field=fld, fix=fix, where=src.where)
+
+
+def _renamed(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, prep: Prepared):
+    """The view ``_sig_r``: the file's columns under their canonical names (``--map``), long (``--wide`` melted).
+    Returns (view, column names as the user sees them, notes)."""
+    for s, d in opts.mapping.items():
+        if s not in src.types:
+            _fail(src, None, short_text(s), f"--map {short_text(s)}={short_text(d)}: the file has no column "
+                  f"{short_text(s)!r}", f"use one of the file's columns: {short_list(src.types)}.")
+    cols: dict[str, Col] = {}
+    for c, t in src.types.items():
+        cols[opts.mapping.get(c, c)] = Col(c, t, flag=f"__nonscalar__{c}" if c in src.nonscalar else None)
+    notes: list[str] = []
+    sel = [f"{c.q} AS {quote_ident(n)}" for n, c in cols.items()]
+    sel += [f"{c.nonscalar()} AS {quote_ident('__nonscalar__' + n)}" for n, c in cols.items()
+            if c.nonscalar() != "NULL"]
+    frm = src.name
+    names = list(cols)
+    if opts.wide:
+        dims = [c for c in cols if c in rubric.dimension_names]
+        if not dims:
+            _fail(src, None, None, f"--wide: no column is named after a dimension of rubric '{rubric.name}'",
+                  f"name the rating columns after the dimensions ({', '.join(rubric.dimension_names)}) or "
+                  "rename them with --map SOURCE=DIMENSION.")
+        ids = [c for c in cols if c not in dims]
+        ignored = [c for c in ids if c not in CANONICAL]
+        if ignored:
+            notes.append(f"--wide: column(s) {', '.join(map(str, ignored))} are not dimensions of "
+                         f"'{rubric.name}' and were ignored")
+        blank = " + ".join(f"({cols[d].text()} IS NULL)::BIGINT" for d in dims)
+        n_blank = con.execute(f"SELECT sum({blank}) FROM {src.name}").fetchall()[0][0] or 0
+        if n_blank:
+            notes.append(f"{int(n_blank)} empty cell(s) skipped (no rating)")
+        if n_blank == src.n_rows * len(dims):
+            _fail(src, None, None, "every rating cell is empty", "fill in the ratings; nothing was loaded.")
+        case = lambda f: "CASE _k " + " ".join(f"WHEN {i} THEN {f(cols[d])}" for i, d in enumerate(dims)) + " END"
+        sel = [s for s in sel if not any(s.endswith(f"AS {quote_ident(x)}") for x in
+                                         dims + ["__nonscalar__" + d for d in dims])]
+        sel += ["_dname AS dimension", f"{case(Col.raw)} AS label"]
+        if any(cols[d].nonscalar() != "NULL" for d in dims):
+            sel.append(f"{case(Col.nonscalar)} AS __nonscalar__label")
+        values = ", ".join(f"({i}, {sql_str(d)})" for i, d in enumerate(dims))
+        frm = (f"{src.name} CROSS JOIN (VALUES {values}) _d(_k, _dname) "
+               f"WHERE {case(Col.text)} IS NOT NULL")
+        names = ids + ["dimension", "label"]
+    view = f"_sig_r_{tag}"
+    con.execute(f"CREATE TEMP VIEW {view} AS SELECT {', '.join(sel)}, _row FROM {frm}")
+    prep.drops.append(f"DROP VIEW IF EXISTS {view}")
+    return view, names, notes
+
+
+def _columns(con, view: str) -> dict[str, Col]:
+    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()}
+    return {n: Col(n, t, flag=f"__nonscalar__{n}" if f"__nonscalar__{n}" in types else None)
+            for n, t in types.items() if not n.startswith("__nonscalar__") and n != "_row"}
+
+
+def prepare_signals(con, src: Source, rubric: Rubric, opts: SignalOptions) -> Prepared:
+    """Validate ``src`` against ``rubric`` in ``con``; raise :class:`IngestError` listing every fault."""
+    tag = uuid.uuid4().hex[:8]
+    prep = Prepared(view=f"_sig_f_{tag}", raters=f"_sig_rat_{tag}", convs=f"_sig_conv_{tag}", n_rows=0,
+                    n_not_answered=0, where=src.where, notes=list(src.notes))
+    try:
+        _prepare(con, src, rubric, opts, tag, prep)
+    except BaseException:
+        prep.close(con)
+        raise
+    return prep
+
+
+def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, prep: Prepared) -> None:
+    view_r, names, notes = _renamed(con, src, rubric, opts, tag, prep)
+    prep.notes += notes
+    C = _columns(con, view_r)
+    for col, flag in (("rater_id", opts.rater_id), ("rater_kind", opts.rater_kind)):
+        if flag is not None:
+            if col in C and con.execute(f"SELECT bool_or({C[col].text()} IS NOT NULL) FROM {view_r}"
+                                        ).fetchall()[0][0]:
+                prep.notes.append(f"--{col.replace('_', '-')} {flag} overrides the file's '{col}' column")
+            if col not in names:
+                names.append(col)
+            C[col] = Col(col, "VARCHAR", expr=sql_str(flag))
+    prob_cols = [c for c in names if isinstance(c, str) and c.startswith("prob_")]
+    for col in ["conversation_id", "rater_id", "rater_kind"] + ([] if opts.wide else ["dimension"]):
+        if col not in C:
+            hint = {"rater_id": "add a rater_id column or pass --rater-id NAME",
+                    "rater_kind": "add a rater_kind column or pass --rater-kind human|judge|simulator"}.get(
+                col, f"add the column, or rename yours with --map SOURCE={col}")
+            _fail(src, None, col, f"missing required column '{col}' (columns are: {short_list(names)})", hint + ".")
+    if not opts.wide and "label" not in C and "value" not in C and not prob_cols:
+        _fail(src, None, "label", "no rating column: need 'label', 'value' or prob_<option> columns",
+              "add one, or rename yours with --map SOURCE=label.")
+
+    tables = _rubric_tables(con, rubric, opts, tag, prep)
+    probs = ProbSQL(rubric, prob_cols, opts)
+    # --- stage j: cells as text / numbers, joined to the dimension
+    order = ["conversation_id", "rater_id", "dimension", "rater_kind", "task_id", "sample", "label", "value",
+             "confidence"] + prob_cols
+    ns = [(n, C[n].nonscalar()) for n in order if n in C and C[n].nonscalar() != "NULL"]
+    ns_col = ("CASE " + " ".join(f"WHEN {e} IS NOT NULL THEN {sql_str(n)}" for n, e in ns) + " END") if ns else "NULL"
+    ns_type = ("CASE " + " ".join(f"WHEN {e} IS NOT NULL THEN {e}" for _, e in ns) + " END") if ns else "NULL"
+
+    def get(n, how, default="NULL"):
+        return getattr(C[n], how)() if n in C else default
+
+    base = [f"_row", f"{ns_col} AS _ns_col", f"{ns_type} AS _ns_type",
+            f"{get('conversation_id', 'text')} AS cid", f"{get('rater_id', 'text')} AS rid",
+            f"{get('dimension', 'text')} AS dim", f"lower({get('rater_kind', 'text')}) AS kind",
+            f"{get('rater_kind', 'raw')} AS kind_raw", f"{get('task_id', 'text')} AS task",
+            f"{get('sample', 'text')} AS smp_t", f"{get('sample', 'num')} AS smp", f"{get('sample', 'raw')} AS smp_raw",
+            f"{get('confidence', 'text')} AS conf_t", f"{get('confidence', 'num')} AS conf",
+            f"{get('confidence', 'raw')} AS conf_raw",
+            f"{get('label', 'label')} AS lab", f"{get('label', 'num')} AS lab_num", f"{get('label', 'raw')} AS lab_raw",
+            f"{get('value', 'label')} AS val_s", f"{get('value', 'num')} AS val_num",
+            f"{get('value', 'raw')} AS val_raw"]
+    for k, c in enumerate(prob_cols):
+        base += [f"{C[c].num()} AS _p{k}", f"({C[c].text()} IS NULL) AS _pb{k}"]
+    kinds = ", ".join(map(sql_str, RATER_KINDS))
+    smp_bad = ("(smp_t IS NOT NULL AND (smp IS NULL OR isnan(smp) OR isinf(smp) OR smp < 0 OR smp <> floor(smp) "
+               "OR smp >= 2147483648))")
+    pre_ok = (f"(_ns_col IS NULL AND cid IS NOT NULL AND rid IS NOT NULL AND dim IS NOT NULL AND kind IS NOT NULL "
+              f"AND kind IN ({kinds}) AND _ord IS NOT NULL AND NOT {smp_bad})")
+    view_j = f"_sig_j_{tag}"
+    con.execute(f"CREATE TEMP VIEW {view_j} AS SELECT b.*, d._ord, d._mcode, d._mcode_num, d._vals, "
+                f"{pre_ok} AS _pre_ok FROM (SELECT {', '.join(base)} FROM {view_r}) b "
+                f"LEFT JOIN {tables['dims']} d ON d.dimension = b.dim")
+    prep.drops.append(f"DROP VIEW IF EXISTS {view_j}")
+
+    # --- one kind per rater and one task per conversation (also what the store's raters/conversations get)
+    con.execute(f"CREATE TEMP TABLE {prep.raters} AS SELECT rid, count(DISTINCT kind) AS nk, "
+                f"arg_min(kind, _row) AS k0, min(_row) AS r0 FROM {view_j} WHERE _pre_ok GROUP BY rid")
+    prep.drops.append(f"DROP TABLE IF EXISTS {prep.raters}")
+    con.execute(f"CREATE TEMP TABLE {prep.convs} AS SELECT cid, count(DISTINCT task) AS nt, "
+                f"arg_min(task, _row) FILTER (WHERE task IS NOT NULL) AS t0, "
+                f"min(_row) FILTER (WHERE task IS NOT NULL) AS tr0 FROM {view_j} WHERE _pre_ok GROUP BY cid")
+    prep.drops.append(f"DROP TABLE IF EXISTS {prep.convs}")
+    kconf = con.execute(f"SELECT count(*) FROM {prep.raters} WHERE nk > 1").fetchall()[0][0]
+    tconf = con.execute(f"SELECT count(*) FROM {prep.convs} WHERE nt > 1").fetchall()[0][0] if "task_id" in C else 0
+
+    # --- stage f: labels, values and probabilities resolved; the first failed check of each row
+    joins, extra = [], []
+    if "label" in C:
+        joins += [f"LEFT JOIN {tables['opts']} o1 ON o1.dimension = j.dim AND o1.label = j.lab",
+                  f"LEFT JOIN {tables['v2l']} v1 ON v1.dimension = j.dim AND v1.value = j.lab_num"]
+        extra += ["o1.label AS _l1", "o1.value AS _l1v", "v1.label AS _l2", "v1.value AS _l2v"]
+    else:
+        extra += ["NULL::VARCHAR AS _l1", "NULL::DOUBLE AS _l1v", "NULL::VARCHAR AS _l2", "NULL::DOUBLE AS _l2v"]
+    if "value" in C:
+        joins.append(f"LEFT JOIN {tables['v2l']} v2 ON v2.dimension = j.dim AND v2.value = j.val_num")
+        extra += ["v2.dimension IS NOT NULL AS _vexact", "v2.label AS _vlabel"]
+    else:
+        extra += ["false AS _vexact", "NULL::VARCHAR AS _vlabel"]
+    if kconf:
+        joins.append(f"LEFT JOIN (SELECT * FROM {prep.raters} WHERE nk > 1) kc ON kc.rid = j.rid")
+        extra += ["kc.k0 AS _k0", "kc.r0 AS _kr0"]
+    else:
+        extra += ["NULL::VARCHAR AS _k0", "NULL::BIGINT AS _kr0"]
+    if tconf:
+        joins.append(f"LEFT JOIN (SELECT * FROM {prep.convs} WHERE nt > 1) tc ON tc.cid = j.cid")
+        extra += ["tc.t0 AS _t0", "tc.tr0 AS _tr0"]
+    else:
+        extra += ["NULL::VARCHAR AS _t0", "NULL::BIGINT AS _tr0"]
+    ocode = opts.missing_code
+    try:
+        onum = float(ocode) if ocode is not None else None
+    except ValueError:
+        onum = None
+    missing = " OR ".join(
+        [f"coalesce(lab = _mcode OR val_s = _mcode, false)", "coalesce(lab_num = _mcode_num OR val_num = _mcode_num, false)"]
+        + ([f"coalesce(lab = {sql_str(ocode)} OR val_s = {sql_str(ocode)}, false)"] if ocode is not None else [])
+        + ([f"coalesce(lab_num = {onum!r} OR val_num = {onum!r}, false)"] if onum is not None and onum == onum
+           else []))
+    stage_m = (f"SELECT j.*, {', '.join(extra)}, ({missing}) AS _missing FROM {view_j} j {' '.join(joins)}")
+    stage_r = (f"SELECT m.*, (lab IS NOT NULL AND NOT _missing) AS _ok_lab, (val_s IS NOT NULL AND NOT _missing) "
+               f"AS _ok_val, CASE WHEN _l1 IS NOT NULL THEN _l1 ELSE _l2 END AS _rlab, "
+               f"CASE WHEN _l1 IS NOT NULL THEN _l1v ELSE _l2v END AS _rval, {probs.row_exprs()} FROM ({stage_m}) m")
+    stage_p = (f"SELECT r.*, (_ok_val AND lab IS NULL) AS _only_val, "
+               f"(_anyp AND lab IS NULL AND val_s IS NULL AND NOT _missing) AS _only_p, {probs.scored_exprs()} "
+               f"FROM ({stage_r}) r")
+    p_label, p_value, p_source = probs.outputs()
+    stage_o = (f"SELECT p.*, CASE WHEN _missing THEN 'not_answered' ELSE 'ok' END AS status, "
+               f"CASE WHEN _missing THEN NULL WHEN _ok_lab THEN _rlab WHEN _only_val THEN _vlabel "
+               f"WHEN _only_p THEN {p_label} END AS label, "
+               f"CASE WHEN _missing THEN NULL WHEN _ok_lab THEN _rval WHEN _only_val THEN val_num "
+               f"WHEN _only_p THEN {p_value} END AS value, "
+               f"CASE WHEN _missing THEN NULL WHEN _ok_lab THEN 'label' WHEN _only_val THEN 'value' "
+               f"WHEN _only_p THEN {p_source} END AS value_source, "
+               f"CASE WHEN _anyp THEN _pjson END AS probs, TRY_CAST(coalesce(smp, 0) AS INTEGER) AS sample "
+               f"FROM ({stage_p}) p")
+    checks = _checks(C, smp_bad, kinds, probs, opts)
+    code = "CASE " + " ".join(f"WHEN {cond} THEN {sql_str(name)}" for name, cond, _ in checks) + " END"
+    fld = "CASE " + " ".join(f"WHEN {cond} THEN {f}" for _, cond, f in checks) + " END"
+    con.execute(f"CREATE TEMP VIEW {prep.view} AS SELECT o.*, {code} AS _code, {fld} AS _field FROM ({stage_o}) o")
+    prep.drops.append(f"DROP VIEW IF EXISTS {prep.view}")
+    _collect_faults(con, src, rubric, opts, prep, probs)
+
+
+def _checks(C, smp_bad, kinds, probs, opts) -> list[tuple[str, str, str]]:
+    """(fault code, condition, field expression) in the order a row is checked."""
+    tol = probs.tolerance
+    out = [("nonscalar", "_ns_col IS NOT NULL", "_ns_col")]
+    out += [(f"blank_{c}", f"{v} IS NULL", sql_str(c)) for c, v in
+            (("conversation_id", "cid"), ("rater_id", "rid"), ("dimension", "dim"), ("rater_kind", "kind"))]
+    out += [("rater_kind", f"kind NOT IN ({kinds})", "'rater_kind'"),
+            ("dimension", "_ord IS NULL", "'dimension'"),
+            ("sample", smp_bad, "'sample'"),
+            ("kind_conflict", "_k0 IS NOT NULL AND kind <> _k0", "'rater_kind'"),
+            ("task_conflict", "_t0 IS NOT NULL AND task IS NOT NULL AND task <> _t0", "'task_id'"),
+            ("confidence", "conf_t IS NOT NULL AND (conf IS NULL OR isnan(conf) OR isinf(conf) OR conf < 0 OR "
+                           "conf > 1)", "'confidence'"),
+            ("label", "_ok_lab AND _rlab IS NULL", "'label'"),
+            ("value_nonfinite", "_ok_val AND (val_num IS NULL OR isnan(val_num) OR isinf(val_num))", "'value'"),
+            ("value_scale", "_ok_val AND NOT (_vexact OR coalesce(list_bool_or(list_transform(_vals, "
+                            "lambda x: abs(x - val_num) < 1e-9)), false))", "'value'"),
+            ("clash", "_ok_val AND _ok_lab AND abs(_rval - val_num) > 1e-9", "'value'")]
+    if probs.cols:
+        out += [("prob_unmatched", "_unm IS NOT NULL", "_unm"),
+                ("prob_number", "_anyp AND _badp IS NOT NULL", "_badp"),
+                ("prob_partial", "_anyp AND _partp IS NOT NULL", "_partp"),
+                ("prob_zero", "_anyp AND _tot <= 0", "_pfirst")]
+        if not opts.renormalize:
+            out.insert(-1, ("prob_sum", f"_anyp AND abs(_tot - 1) > {tol!r}", "_pfirst"))
+    out.append(("no_rating", "NOT _missing AND value IS NULL AND label IS NULL", "'label'"))
+    return out
+
+
+def _rubric_tables(con, rubric: Rubric, opts: SignalOptions, tag: str, prep: Prepared) -> dict[str, str]:
+    t = {k: f"_sig_{k}_{tag}" for k in ("dims", "opts", "v2l")}
+    con.execute(f"CREATE TEMP TABLE {t['dims']} (dimension VARCHAR, _ord INTEGER, _mcode VARCHAR, _mcode_num DOUBLE, "
+                f"_vals DOUBLE[])")
+    con.execute(f"CREATE TEMP TABLE {t['opts']} (dimension VARCHAR, label VARCHAR, value DOUBLE)")
+    con.execute(f"CREATE TEMP TABLE {t['v2l']} (dimension VARCHAR, value DOUBLE, label VARCHAR)")
+    for k in t.values():
+        prep.drops.append(f"DROP TABLE IF EXISTS {k}")
+    dims, options, v2l = [], [], []
+    for i, d in enumerate(rubric.dimensions):
+        try:
+            cnum = float(d.missing_code) if d.missing_code is not None else None
+        except ValueError:
+            cnum = None
+        dims.append([d.name, i, d.missing_code, cnum if cnum == cnum else None, [float(v) for v in d.values]])
+        options += [[d.name, o.label, float(o.value)] for o in d.options]
+        v2l += [[d.name, float(v), lab] for v, lab in d.value_to_label().items()]
+    con.executemany(f"INSERT INTO {t['dims']} VALUES (?, ?, ?, ?, ?)", dims)
+    con.executemany(f"INSERT INTO {t['opts']} VALUES (?, ?, ?)", options)
+    con.executemany(f"INSERT INTO {t['v2l']} VALUES (?, ?, ?)", v2l)
+    return t
+
+
+_FAULT_COLS = ("_row, _code, _field, _ns_type, cid, rid, dim, kind, kind_raw, task, smp_raw, conf_raw, lab_raw, "
+               "val_raw, _rlab, _rval, val_num, _tot, _k0, _kr0, _t0, _tr0")
+
+
+def _collect_faults(con, src: Source, rubric: Rubric, opts: SignalOptions, prep: Prepared, probs) -> None:
+    v = prep.view
+    by_code = con.execute(f"SELECT _code, count(*), count(*) FILTER (WHERE status = 'not_answered') FROM {v} "
+                          f"GROUP BY 1").fetchall()
+    counts = {c: n for c, n, _ in by_code if c is not None}
+    prep.n_rows = sum(n for c, n, _ in by_code)
+    prep.n_not_answered = sum(na for c, _, na in by_code)
+    names = [c.strip() for c in _FAULT_COLS.split(",")]
+    rows = []
+    # a wide row holds several ratings: each row reports its first fault (in the order of the dimensions)
+    firsts = f"SELECT DISTINCT ON (_row) {_FAULT_COLS} FROM {v} WHERE _code IS NOT NULL ORDER BY _row, _ord"
+    if counts:
+        if opts.wide:      # count rows, not cells
+            counts = dict(con.execute(f"SELECT _code, count(*) FROM ({firsts}) GROUP BY 1").fetchall())
+        rows = [dict(zip(names, r)) for r in con.execute(f"{firsts} LIMIT {SHOWN}").fetchall()]
+    # duplicate keys among the rows that pass every other check: sort by a hash of the key, compare neighbours
+    key = "cid, dim, rid, sample"
+    n_dup = con.execute(f"SELECT count(*) FROM (SELECT h = lag(h) OVER (ORDER BY h) AS d FROM (SELECT hash({key}) "
+                        f"AS h FROM {v} WHERE _code IS NULL)) WHERE d").fetchall()[0][0]
+    if n_dup:
+        dup_sql = (f"WITH k AS (SELECT _row, _ord, cid, dim, rid, sample, hash({key}) AS h FROM {v} "
+                   f"WHERE _code IS NULL), dh AS (SELECT h FROM k GROUP BY h HAVING count(*) > 1), "
+                   f"c AS (SELECT k.*, min(_row) OVER (PARTITION BY {key}) AS r0 FROM k SEMI JOIN dh USING (h)) "
+                   f"SELECT DISTINCT ON (_row) _row, cid, dim, rid, sample, r0 FROM c WHERE _row <> r0 "
+                   f"AND _row NOT IN (SELECT _row FROM {v} WHERE _code IS NOT NULL) ORDER BY _row, _ord")
+        n = con.execute(f"SELECT count(*) FROM ({dup_sql})").fetchall()[0][0]
+        if n:
+            counts["duplicate"] = n
+        rows += [dict(_row=r[0], _code="duplicate", cid=r[1], dim=r[2], rid=r[3], sample=r[4], r0=r[5])
+                 for r in con.execute(f"SELECT * FROM ({dup_sql}) LIMIT {SHOWN}").fetchall()]
+    if counts:
+        faults = [fault_for(r, rubric, opts, src.where) for r in rows]
+        raise_faults(src.path, faults, {fault_kind(c): n for c, n in counts.items()}, src.where)
+    prep.notes += probs.notes(con, v)

@@ -1,0 +1,226 @@
+"""Put a user's file (or DataFrame) in front of DuckDB as a relation with a ``_row`` column, without a pandas frame.
+
+Parquet is a view over ``read_parquet(file_row_number=true)``; CSV/TSV are read by DuckDB's CSV reader (all
+columns as text, the header parsed and checked here) into a temporary table whose insertion order is the file's;
+JSON Lines / JSON, and any file DuckDB's reader refuses, go through :func:`~auditor.ingest._read.read_table`, whose
+errors name the line and the fix, and the frame is handed to DuckDB as Arrow. Rows are numbered as in
+:mod:`auditor.ingest._read` (data rows from 1; JSON Lines by line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import IngestError
+from ._read import FORMATS, RawTable, _csv_records, read_table
+
+__all__ = ["Source", "open_source", "quote_ident"]
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _literal(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+@dataclass
+class Source:
+    """A relation ``name`` in ``con`` with the file's columns (``types``: column -> DuckDB type) and ``_row``."""
+
+    path: str
+    name: str
+    where: str                   # "row" or "line"
+    sha256: str | None
+    types: dict[str, str]
+    n_rows: int
+    notes: list[str] = field(default_factory=list)
+    nonscalar: set[str] = field(default_factory=set)   # columns with a "__nonscalar__<col>" flag column
+    _drop: list[str] = field(default_factory=list)
+
+    def close(self, con) -> None:
+        for stmt in self._drop:
+            try:
+                if stmt.startswith("unregister "):
+                    con.unregister(stmt.split(" ", 1)[1])
+                else:
+                    con.execute(stmt)
+            except duckdb.Error:
+                pass
+        self._drop.clear()
+
+
+def _check_file(p: Path, spath: str) -> str:
+    if not p.exists():
+        raise IngestError(spath, "file not found", fix="check the path.")
+    if p.is_dir():
+        raise IngestError(spath, "is a directory, not a file", fix="pass a file path.")
+    if not p.is_file():
+        raise IngestError(spath, "is not a regular file (a pipe, device or socket cannot be hashed and read twice)",
+                          fix="save the data to a file first, then load that file.")
+    if not os.access(p, os.R_OK):
+        raise IngestError(spath, "cannot be read (permission denied)", fix="check the file's permissions.")
+    fmt = FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise IngestError(spath, f"unknown file type '{p.suffix}'",
+                          fix=f"use one of {', '.join(sorted(FORMATS))} (the format is taken from the suffix).")
+    if p.stat().st_size == 0:
+        raise IngestError(spath, "the file is empty", fix="export the data again; nothing was loaded.")
+    return fmt
+
+
+def _sha256_file(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def open_source(con, source, source_name: str | None = None) -> Source:
+    """Make ``source`` (a path or a DataFrame) readable in ``con``. Raises :class:`IngestError` for a bad file."""
+    if isinstance(source, pd.DataFrame):
+        df = source.copy()
+        df["_row"] = range(1, len(df) + 1)
+        return _from_frame(con, RawTable(source_name or "<DataFrame>", df, "row", None))
+    p, spath = Path(source), str(source)
+    fmt = _check_file(p, spath)
+    if fmt == "parquet":
+        return _parquet(con, p, spath)
+    if fmt in ("csv", "tsv"):
+        data = p.read_bytes()
+        src = _delimited(con, p, spath, data, "," if fmt == "csv" else "\t")
+        if src is not None:
+            return src
+    return _from_frame(con, read_table(p))
+
+
+def _parquet(con, p: Path, spath: str) -> Source:
+    lit = _literal(str(p))
+    try:
+        desc = con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit}, file_row_number=true)").fetchall()
+        n = con.execute(f"SELECT count(*) FROM read_parquet({lit})").fetchall()[0][0]
+    except duckdb.Error as e:
+        msg = str(e).splitlines()[0][:200]
+        raise IngestError(spath, f"not a readable Parquet file ({msg})",
+                          fix="write it again with pandas/pyarrow `to_parquet`, or use CSV.") from None
+    sha = _sha256_file(p)
+    if n == 0:
+        raise IngestError(spath, "the file has a header but no data rows", fix="add data rows; nothing was loaded.")
+    # pandas writes its index as "__index_level_0__"; pyarrow's reader drops it, and so do we
+    types = {r[0]: r[1] for r in desc if r[0] not in ("file_row_number", "_row")
+             and not r[0].startswith("__index_level_")}
+    name = "_src_" + uuid.uuid4().hex[:10]
+    cols = ", ".join(quote_ident(c) for c in types)
+    con.execute(f"CREATE TEMP VIEW {name} AS SELECT {cols}, file_row_number + 1 AS _row "
+                f"FROM read_parquet({lit}, file_row_number=true)")
+    return Source(spath, name, "row", sha, types, n, _drop=[f"DROP VIEW IF EXISTS {name}"])
+
+
+def _header(text: str, sep: str) -> list[str] | None:
+    recs = _csv_records(text, sep)
+    return [c.strip() for c in recs[0]] if recs else None
+
+
+def _delimited(con, p: Path, spath: str, data: bytes, sep: str) -> Source | None:
+    """DuckDB's CSV reader for a plain UTF-8 file; None to let the Python reader say what is wrong (or read it)."""
+    sha = hashlib.sha256(data).hexdigest()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data or b"\n" not in data:
+        return None
+    first = data[: data.find(b"\n")].rstrip(b"\r")
+    try:
+        line = first.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    notes = []
+    names = _header(line, sep)
+    if names is not None and len(names) == 1:
+        seen = [d for d in DELIMITERS if d != sep and d in line]
+        if len(seen) == 1:
+            other = seen[0]
+            notes.append(f"the header has no {DELIMITERS[sep]} but {DELIMITERS[other]}s: read as "
+                         f"{DELIMITERS[other]}-separated")
+            sep, names = other, _header(line, other)
+    # one column (blank lines are rows there), an odd header, or quotes in the header: the Python reader decides
+    if (names is None or len(names) < 2 or len(set(names)) != len(names) or "" in names or '"' in line):
+        if notes:
+            raise IngestError(spath, f"the header line names one column and uses {DELIMITERS[sep]}s",
+                              row=1, where="line", fix="write the file with one delimiter.")
+        return None
+    name = "_src_" + uuid.uuid4().hex[:10]
+    cols = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in names) + "}"
+    try:
+        con.execute(f"CREATE TEMP TABLE {name}_t AS SELECT * FROM read_csv({_literal(str(p))}, header=true, "
+                    f"delim={_literal(sep)}, quote='\"', escape='\"', columns={cols}, auto_detect=false, "
+                    f"strict_mode=true, null_padding=false, parallel=true)")
+    except duckdb.Error:
+        con.execute(f"DROP TABLE IF EXISTS {name}_t")
+        if notes:   # a sniffed delimiter the reader refused: say which
+            raise IngestError(spath, f"the file is not a valid {DELIMITERS[sep]}-separated table (read with the "
+                              f"{DELIMITERS[sep]} its header uses)", fix="write the file with one delimiter, "
+                              "quoting values that contain it.") from None
+        return None
+    n = con.execute(f"SELECT count(*) FROM {name}_t").fetchall()[0][0]
+    if n == 0:
+        con.execute(f"DROP TABLE IF EXISTS {name}_t")
+        return None          # the Python reader names what is missing
+    sel = ", ".join(quote_ident(c) for c in names)
+    con.execute(f"CREATE TEMP VIEW {name} AS SELECT {sel}, rowid + 1 AS _row FROM {name}_t")
+    return Source(spath, name, "row", sha, {c: "VARCHAR" for c in names}, n, notes=notes,
+                  _drop=[f"DROP VIEW IF EXISTS {name}", f"DROP TABLE IF EXISTS {name}_t"])
+
+
+def _nonscalar(v) -> bool:
+    return isinstance(v, (dict, list, tuple, set)) or (hasattr(v, "__array__") and not np.isscalar(v))
+
+
+def _from_frame(con, raw: RawTable) -> Source:
+    """A pandas frame (JSON Lines, JSON, a DataFrame, or a CSV only the Python reader reads) as an Arrow view.
+    Numeric and boolean columns keep their type; every other column becomes text (``str(value)``), and a cell
+    holding an object or a list is flagged in ``__nonscalar__<column>``."""
+    df = raw.df
+    arrays, names, flagged = [], [], set()
+    for c in df.columns:
+        if c == "_row":
+            continue
+        s = df[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object)
+        if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
+            arrays.append(pa.array(s, from_pandas=True))
+        else:
+            vals = s.astype(object).tolist()
+            ns = [type(v).__name__ if _nonscalar(v) else None for v in vals]
+            text = [None if f is None and (v is None or (isinstance(v, float) and v != v) or v is pd.NA
+                                           or v is pd.NaT) else str(v) for v, f in zip(vals, ns)]
+            arrays.append(pa.array(text, type=pa.string()))
+            if any(f is not None for f in ns):
+                flagged.add(str(c))
+                names.append(str(c))
+                arrays.append(pa.array(ns, type=pa.string()))
+                names.append(f"__nonscalar__{c}")
+                continue
+        names.append(str(c))
+    arrays.append(pa.array(df["_row"].to_numpy(dtype="int64")))
+    names.append("_row")
+    table = pa.Table.from_arrays(arrays, names=names)
+    name = "_src_" + uuid.uuid4().hex[:10]
+    con.register(name, table)
+    types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {name}").fetchall()
+             if r[0] != "_row" and not r[0].startswith("__nonscalar__")}
+    return Source(raw.path, name, raw.where, raw.sha256, types, len(df), nonscalar=flagged,
+                  _drop=[f"unregister {name}"])

@@ -1,0 +1,107 @@
+"""SQL expressions that read one raw column the way the Python reader reads a cell.
+
+A column arrives as text (CSV, JSON) or typed (Parquet, a DataFrame). Each expression gives the same answer for
+both: ``raw`` is ``str(cell)`` (for error messages), ``text`` the stripped text or NULL when blank, ``label`` the
+text of a label cell (a whole float ``3.0`` reads as ``"3"``), ``num`` the number or NULL, ``nonscalar`` the type
+name of a cell that holds an object or a list (``dict``, ``list``, ``ndarray``) or NULL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._source import quote_ident
+
+__all__ = ["Col", "sql_str", "WS"]
+
+# str.strip() whitespace that occurs in files (DuckDB's trim() alone strips spaces only)
+WS = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
+
+_INTS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
+         "UHUGEINT")
+_FLOATS = ("FLOAT", "DOUBLE", "REAL")
+
+
+def sql_str(s) -> str:
+    """A SQL string literal (NULL for None)."""
+    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
+
+
+def _kind(t: str) -> str:
+    t = t.upper()
+    if t.endswith("]") or t.startswith(("STRUCT", "MAP", "UNION")):
+        return "nested"
+    if t in _INTS:
+        return "int"
+    if t in _FLOATS:
+        return "float"
+    if t.startswith("DECIMAL"):
+        return "decimal"
+    if t == "BOOLEAN":
+        return "bool"
+    if t == "VARCHAR":
+        return "text"
+    return "other"
+
+
+@dataclass
+class Col:
+    """One source column: ``name`` as in the file, ``type`` its DuckDB type; ``flag`` the name of a
+    ``__nonscalar__`` column beside it (frames only)."""
+
+    name: str
+    type: str
+    flag: str | None = None
+    expr: str | None = None          # a SQL expression standing for the column (e.g. --rater-id's constant)
+
+    @property
+    def kind(self) -> str:
+        return _kind(self.type)
+
+    @property
+    def q(self) -> str:
+        return f"({self.expr})" if self.expr is not None else quote_ident(self.name)
+
+    def raw(self) -> str:
+        q, k = self.q, self.kind
+        if k == "float":
+            return f"(CASE WHEN isnan({q}) THEN NULL ELSE CAST({q} AS VARCHAR) END)"
+        if k == "bool":
+            return f"(CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END)"
+        if k == "text":
+            return q
+        return f"CAST({q} AS VARCHAR)"
+
+    def text(self) -> str:
+        """Stripped text, NULL when blank."""
+        if self.kind in ("int", "float", "decimal", "bool"):
+            return self.raw()
+        return f"nullif(trim({self.raw()}, {WS}), '')"
+
+    def label(self) -> str:
+        q = self.q
+        if self.kind == "float":
+            return (f"(CASE WHEN isnan({q}) THEN NULL WHEN {q} = trunc({q}) AND abs({q}) < 1e15 "
+                    f"THEN CAST(CAST({q} AS BIGINT) AS VARCHAR) ELSE CAST({q} AS VARCHAR) END)")
+        return self.text()
+
+    def num(self) -> str:
+        q, k = self.q, self.kind
+        if k in ("int", "decimal", "bool"):
+            return f"CAST({q} AS DOUBLE)"
+        if k == "float":
+            return f"(CASE WHEN isnan({q}) THEN NULL ELSE CAST({q} AS DOUBLE) END)"
+        if k == "nested":
+            return "CAST(NULL AS DOUBLE)"
+        t = self.text()
+        # pandas reads "1_000" as no number; DuckDB would read 1000
+        return f"(CASE WHEN contains({t}, '_') THEN NULL ELSE TRY_CAST({t} AS DOUBLE) END)"
+
+    def nonscalar(self) -> str:
+        if self.flag is not None:
+            return quote_ident(self.flag)
+        t = self.type.upper()
+        if self.kind != "nested":
+            return "NULL"
+        name = "dict" if t.startswith("STRUCT") else "list" if t.startswith("MAP") else "ndarray"
+        return f"(CASE WHEN {self.q} IS NOT NULL THEN '{name}' END)"
