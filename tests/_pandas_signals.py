@@ -8,36 +8,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from auditor.errors import IngestError
 from auditor.rubric import Rubric
-from auditor.ingest._read import RawTable, short_list, short_text
+from auditor.ingest._read import RawTable, as_raw_table, short_list, short_text
+from auditor.ingest.signals import RATER_KINDS, SignalOptions
 
-__all__ = ["SignalOptions", "normalise_signals", "RATER_KINDS"]
+__all__ = ["normalise_signals", "load_with_reference"]
 
-RATER_KINDS = ("human", "judge", "simulator")
 PROB_TOLERANCE = 0.01
-
-
-@dataclass
-class SignalOptions:
-    """How to read a signals table (the CLI flags of ``auditor ingest signals``)."""
-
-    rater_kind: str | None = None
-    rater_id: str | None = None
-    mapping: dict[str, str] = field(default_factory=dict)   # source column -> canonical column
-    wide: bool = False
-    missing_code: str | None = None
-    renormalize: bool = False
-    score: str = "expected"          # how option probabilities become a value: expected | argmax
-    model: str | None = None
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 def _short(v, n: int = 60) -> str:
@@ -377,3 +359,18 @@ def _resolve_dimension(part: pd.DataFrame, dim, prob_cols: list[str], opts: Sign
     })
     out.attrs["notes"] = notes
     return out
+
+
+def load_with_reference(store, source, *, rubric, source_name=None, replace=False, **kw):
+    """What ``store.ingest_signals`` did before ingest moved into DuckDB: pandas normalisation, then the
+    DataFrame write path (:func:`auditor.store.write_signals`, still used by the tau-usi reader)."""
+    from auditor.store import register_rubric, write_signals
+
+    rub = store.rubric(rubric)
+    raw = as_raw_table(source, source_name)
+    opts = SignalOptions(**kw)
+    norm = normalise_signals(raw, rub, opts)
+    with store.transaction():
+        register_rubric(store, rub, source=str(rubric))
+        return write_signals(store, norm, source=raw.path, replace=replace, sha256=raw.sha256, rubric=rub.name,
+                             options=opts.to_dict())

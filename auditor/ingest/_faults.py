@@ -42,18 +42,18 @@ class IngestFaults(IngestError):
         return self.args[0]
 
 
-def raise_faults(path: str, faults: list[Fault], counts: dict[str, int], where: str) -> None:
-    """Raise for ``faults`` (the first ones, any order) given ``counts`` (all faulty rows per kind)."""
+def raise_faults(path: str, faults: list[Fault], counts: dict[str, tuple[int, int]], where: str) -> None:
+    """Raise for ``faults`` (the first ones, any order) given ``counts``: {kind: (faulty rows, first row)}."""
     if not faults:
         return
     faults = sorted(faults, key=lambda f: (f.row is None, f.row or 0))
-    total = sum(counts.values())
+    total = sum(n for n, _ in counts.values())
     if total == 1:
         f = faults[0]
         raise IngestError(path, f.problem, row=f.row, field=f.field, fix=f.fix, where=where)
     shown = faults[:SHOWN]
     more: dict[str, int] = {}
-    for kind, n in counts.items():
+    for kind, (n, _) in sorted(counts.items(), key=lambda kv: kv[1][1]):
         rest = n - sum(1 for f in shown if f.kind == kind)
         if rest > 0:
             more[kind] = rest

@@ -135,6 +135,9 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
             hint = {"rater_id": "add a rater_id column or pass --rater-id NAME",
                     "rater_kind": "add a rater_kind column or pass --rater-kind human|judge|simulator"}.get(
                 col, f"add the column, or rename yours with --map SOURCE={col}")
+            if src.delimiters_seen:
+                hint = (f"the header is one column holding {' and '.join(src.delimiters_seen)}s: write the file "
+                        f"with one delimiter")
             _fail(src, None, col, f"missing required column '{col}' (columns are: {short_list(names)})", hint + ".")
     if not opts.wide and "label" not in C and "value" not in C and not prob_cols:
         _fail(src, None, "label", "no rating column: need 'label', 'value' or prob_<option> columns",
@@ -302,18 +305,19 @@ _FAULT_COLS = ("_row, _code, _field, _ns_type, cid, rid, dim, kind, kind_raw, ta
 
 def _collect_faults(con, src: Source, rubric: Rubric, opts: SignalOptions, prep: Prepared, probs) -> None:
     v = prep.view
-    by_code = con.execute(f"SELECT _code, count(*), count(*) FILTER (WHERE status = 'not_answered') FROM {v} "
-                          f"GROUP BY 1").fetchall()
-    counts = {c: n for c, n, _ in by_code if c is not None}
-    prep.n_rows = sum(n for c, n, _ in by_code)
-    prep.n_not_answered = sum(na for c, _, na in by_code)
+    by_code = con.execute(f"SELECT _code, count(*), count(*) FILTER (WHERE status = 'not_answered'), min(_row) "
+                          f"FROM {v} GROUP BY 1").fetchall()
+    counts = {c: (n, r) for c, n, _, r in by_code if c is not None}     # code -> (rows, first row)
+    prep.n_rows = sum(n for _, n, _, _ in by_code)
+    prep.n_not_answered = sum(na for _, _, na, _ in by_code)
     names = [c.strip() for c in _FAULT_COLS.split(",")]
     rows = []
     # a wide row holds several ratings: each row reports its first fault (in the order of the dimensions)
     firsts = f"SELECT DISTINCT ON (_row) {_FAULT_COLS} FROM {v} WHERE _code IS NOT NULL ORDER BY _row, _ord"
     if counts:
         if opts.wide:      # count rows, not cells
-            counts = dict(con.execute(f"SELECT _code, count(*) FROM ({firsts}) GROUP BY 1").fetchall())
+            counts = {c: (n, r) for c, n, r in con.execute(f"SELECT _code, count(*), min(_row) FROM ({firsts}) "
+                                                           f"GROUP BY 1").fetchall()}
         rows = [dict(zip(names, r)) for r in con.execute(f"{firsts} LIMIT {SHOWN}").fetchall()]
     # duplicate keys among the rows that pass every other check: sort by a hash of the key, compare neighbours
     key = "cid, dim, rid, sample"
@@ -325,12 +329,12 @@ def _collect_faults(con, src: Source, rubric: Rubric, opts: SignalOptions, prep:
                    f"c AS (SELECT k.*, min(_row) OVER (PARTITION BY {key}) AS r0 FROM k SEMI JOIN dh USING (h)) "
                    f"SELECT DISTINCT ON (_row) _row, cid, dim, rid, sample, r0 FROM c WHERE _row <> r0 "
                    f"AND _row NOT IN (SELECT _row FROM {v} WHERE _code IS NOT NULL) ORDER BY _row, _ord")
-        n = con.execute(f"SELECT count(*) FROM ({dup_sql})").fetchall()[0][0]
+        n, first = con.execute(f"SELECT count(*), min(_row) FROM ({dup_sql})").fetchall()[0]
         if n:
-            counts["duplicate"] = n
+            counts["duplicate"] = (n, first)
         rows += [dict(_row=r[0], _code="duplicate", cid=r[1], dim=r[2], rid=r[3], sample=r[4], r0=r[5])
                  for r in con.execute(f"SELECT * FROM ({dup_sql}) LIMIT {SHOWN}").fetchall()]
     if counts:
         faults = [fault_for(r, rubric, opts, src.where) for r in rows]
-        raise_faults(src.path, faults, {fault_kind(c): n for c, n in counts.items()}, src.where)
+        raise_faults(src.path, faults, {fault_kind(c): nr for c, nr in counts.items()}, src.where)
     prep.notes += probs.notes(con, v)

@@ -48,6 +48,7 @@ class Source:
     n_rows: int
     notes: list[str] = field(default_factory=list)
     nonscalar: set[str] = field(default_factory=set)   # columns with a "__nonscalar__<col>" flag column
+    delimiters_seen: list[str] = field(default_factory=list)   # a one-column header's other delimiters
     _drop: list[str] = field(default_factory=list)
 
     def close(self, con) -> None:
@@ -101,9 +102,15 @@ def open_source(con, source, source_name: str | None = None) -> Source:
         return _parquet(con, p, spath)
     if fmt in ("csv", "tsv"):
         data = p.read_bytes()
-        src = _delimited(con, p, spath, data, "," if fmt == "csv" else "\t")
+        sep = "," if fmt == "csv" else "\t"
+        src = _delimited(con, p, spath, data, sep)
         if src is not None:
             return src
+        src = _from_frame(con, read_table(p))
+        if len(src.types) == 1:
+            head = next(iter(src.types))
+            src.delimiters_seen = [DELIMITERS[d] for d in DELIMITERS if d != sep and d in head]
+        return src
     return _from_frame(con, read_table(p))
 
 

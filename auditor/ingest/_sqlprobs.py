@@ -92,6 +92,8 @@ class ProbSQL:
 
         def argmax(d):
             items = list(self.by_dim[d].items())
+            if len(items) == 1:
+                return sql_str(items[0][0])
             arms = []
             for i, (lab, k) in enumerate(items[:-1]):
                 rest = [p(k2) for _, k2 in items[i + 1:]]

@@ -193,7 +193,11 @@ def _write_incoming(store: Store, result: LoadResult, inc: str, rat: str, conv: 
     _check_raters(con, rat, result.source, where)
     _check_conversation_tasks(con, conv, result.source, where)
     key = " AND ".join(f"s.{k} = i.{k}" for k in SIGNAL_KEY)
-    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM i.{c}" for c in ["status", "label", "value", "confidence"])
+    same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM i.{c}" for c in ["status", "label", "confidence"])
+    # an expected value is a sum over the stored probabilities: the same probabilities give the same value up to
+    # the order of summation (numpy's BLAS and DuckDB differ in the last bit), so compare it to 1e-12
+    same += (" AND (s.value IS NOT DISTINCT FROM i.value OR (s.value_source = 'expected' AND "
+             "abs(s.value - i.value) <= 1e-12 * greatest(1, abs(s.value))))")
     same += " AND s.probs::VARCHAR IS NOT DISTINCT FROM i.probs"
     # a store that holds no signal of these raters cannot conflict: skip the joins (a fresh store's bulk load)
     overlap = con.execute(f"SELECT EXISTS (SELECT 1 FROM signals s WHERE s.rater_id IN (SELECT rid FROM {rat}))"

@@ -1,0 +1,96 @@
+"""Ingest speed and memory against the DuckDB it sits on (issue 12's targets).
+
+    .venv/bin/python benchmarks/bench_ingest.py [--signals 32000000] [--csv-rows 3200000] [--reference]
+
+1. A long Parquet file of N signals (N/32 conversations x 8 LLM-Rubric dimensions x 4 raters) is loaded with
+   ``auditor ingest signals`` into a fresh store, then copied by a bare DuckDB ``CREATE TABLE AS SELECT * FROM
+   read_parquet(...)`` into a fresh database: the ratio is ingest / CTAS, both in this process, one after the other.
+   Peak RSS is the process's high-water mark right after the ingest (the ingest runs first).
+2. The same for a CSV file of ``--csv-rows`` rows against DuckDB's ``read_csv`` CTAS.
+``--reference`` also times the previous pandas implementation (tests/_pandas_signals.py) on the CSV file.
+Targets: Parquet >= 2M signals/s and <= 3x CTAS; CSV <= 3x CTAS; peak RSS <= 2 GB for 32M signals.
+Wall seconds are printed beside CPU seconds (the machines are shared: compare ratios, not seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from auditor import Store  # noqa: E402
+
+GEN = """COPY (SELECT 'c' || (i // 32) AS conversation_id, 'Q' || (i % 8) AS dimension,
+    'r' || ((i // 8) % 4) AS rater_id, CASE WHEN (i // 8) % 4 = 0 THEN 'judge' ELSE 'human' END AS rater_kind,
+    CAST(1 + hash(i) % 4 AS VARCHAR) AS label FROM range({n}) t(i)) TO '{path}' {fmt}"""
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn):
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w, time.process_time() - c, out
+
+
+def ingest(path: Path, db: Path):
+    with Store(db) as s:
+        return s.ingest_signals(str(path), rubric="llm_rubric")
+
+
+def ctas(path: Path, db: Path, reader: str):
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
+    con.close()
+
+
+def report(label: str, n: int, ing, base) -> None:
+    (iw, ic, _), (bw, bc, _) = ing, base
+    print(f"{label}: ingest {iw:.2f} s wall ({ic:.2f} s CPU), {n / iw / 1e6:.2f}M signals/s; bare DuckDB CTAS "
+          f"{bw:.2f} s wall ({bc:.2f} s CPU); ratio {iw / bw:.2f}x wall, {ic / max(bc, 1e-9):.2f}x CPU", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--signals", type=int, default=32_000_000)
+    ap.add_argument("--csv-rows", type=int, default=3_200_000)
+    ap.add_argument("--reference", action="store_true", help="also time the previous pandas implementation")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        pq, csv = d / "signals.parquet", d / "signals.csv"
+        duckdb.execute(GEN.format(n=args.signals, path=pq, fmt="(FORMAT parquet)"))
+        duckdb.execute(GEN.format(n=args.csv_rows, path=csv, fmt="(FORMAT csv, HEADER)"))
+        print(f"files: {pq.stat().st_size / 1e6:.0f} MB Parquet ({args.signals:,} rows), "
+              f"{csv.stat().st_size / 1e6:.0f} MB CSV ({args.csv_rows:,} rows)", flush=True)
+        ing = timed(lambda: ingest(pq, d / "a.duckdb"))
+        rss = peak_rss_mb()
+        assert ing[2].n_inserted == args.signals, ing[2]
+        base = timed(lambda: ctas(pq, d / "b.duckdb", "read_parquet"))
+        report(f"Parquet {args.signals:,} signals", args.signals, ing, base)
+        print(f"peak RSS after the Parquet ingest: {rss:.0f} MB", flush=True)
+        ing = timed(lambda: ingest(csv, d / "c.duckdb"))
+        base = timed(lambda: ctas(csv, d / "e.duckdb", "read_csv"))
+        report(f"CSV {args.csv_rows:,} rows", args.csv_rows, ing, base)
+        if args.reference:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from _pandas_signals import load_with_reference
+
+            def ref():
+                with Store(d / "r.duckdb") as s:
+                    return load_with_reference(s, str(csv), rubric="llm_rubric")
+            rw, rc, _ = timed(ref)
+            print(f"previous pandas implementation, same CSV: {rw:.2f} s wall ({rc:.2f} s CPU), "
+                  f"{rw / ing[0]:.1f}x the new ingest", flush=True)
+
+
+if __name__ == "__main__":
+    main()
