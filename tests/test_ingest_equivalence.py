@@ -12,7 +12,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from _pandas_signals import load_with_reference
 from auditor import Store

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 
 from ..errors import IngestError
 from ..rubric import Rubric
-from ._faults import SHOWN, Fault, raise_faults
+from ._faults import SHOWN, raise_faults
 from ._read import short_list, short_text
 from ._source import Source, quote_ident
 from ._sqlcols import Col, sql_str
 from ._sqlprobs import ProbSQL
 from .signals import RATER_KINDS, SignalOptions, fault_for, fault_kind
 
-__all__ = ["Prepared", "prepare_signals"]
+__all__ = ["Prepared", "prepare_signals", "check_prepared"]
 
 CANONICAL = {"conversation_id", "rater_id", "rater_kind", "task_id", "sample", "confidence"}
 
@@ -38,6 +38,14 @@ class Prepared:
     where: str
     notes: list[str] = field(default_factory=list)
     drops: list[str] = field(default_factory=list)
+    n_expected: int = 0              # ratings the file holds (rows; non-empty cells with --wide)
+    suspect: bool = False            # the light pass saw a rater with two kinds or a conversation with two tasks
+    validated: bool = False          # check_prepared passed
+    state: dict = field(default_factory=dict, repr=False)
+
+    def probability_notes(self, con) -> list[str]:
+        """Notes on dimensions whose options lack a prob_ column (asked after a successful write)."""
+        return self.state["probs"].notes(con, self.view)
 
     def close(self, con) -> None:
         for stmt in reversed(self.drops):
@@ -60,6 +68,7 @@ def _renamed(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
     for c, t in src.types.items():
         cols[opts.mapping.get(c, c)] = Col(c, t, flag=f"__nonscalar__{c}" if c in src.nonscalar else None)
     notes: list[str] = []
+    prep.n_expected = src.n_rows
     sel = [f"{c.q} AS {quote_ident(n)}" for n, c in cols.items()]
     sel += [f"{c.nonscalar()} AS {quote_ident('__nonscalar__' + n)}" for n, c in cols.items()
             if c.nonscalar() != "NULL"]
@@ -80,6 +89,7 @@ def _renamed(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
         n_blank = con.execute(f"SELECT sum({blank}) FROM {src.name}").fetchall()[0][0] or 0
         if n_blank:
             notes.append(f"{int(n_blank)} empty cell(s) skipped (no rating)")
+        prep.n_expected = src.n_rows * len(dims) - int(n_blank)
         if n_blank == src.n_rows * len(dims):
             _fail(src, None, None, "every rating cell is empty", "fill in the ratings; nothing was loaded.")
         case = lambda f: "CASE _k " + " ".join(f"WHEN {i} THEN {f(cols[d])}" for i, d in enumerate(dims)) + " END"
@@ -155,7 +165,7 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
     def get(n, how, default="NULL"):
         return getattr(C[n], how)() if n in C else default
 
-    base = [f"_row", f"{ns_col} AS _ns_col", f"{ns_type} AS _ns_type",
+    base = ["_row", f"{ns_col} AS _ns_col", f"{ns_type} AS _ns_type",
             f"{get('conversation_id', 'text')} AS cid", f"{get('rater_id', 'text')} AS rid",
             f"{get('dimension', 'text')} AS dim", f"lower({get('rater_kind', 'text')}) AS kind",
             f"{get('rater_kind', 'raw')} AS kind_raw", f"{get('task_id', 'text')} AS task",
@@ -178,18 +188,49 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
                 f"LEFT JOIN {tables['dims']} d ON d.dimension = b.dim")
     prep.drops.append(f"DROP VIEW IF EXISTS {view_j}")
 
-    # --- one kind per rater and one task per conversation (also what the store's raters/conversations get)
-    con.execute(f"CREATE TEMP TABLE {prep.raters} AS SELECT rid, count(DISTINCT kind) AS nk, "
-                f"arg_min(kind, _row) AS k0, min(_row) AS r0 FROM {view_j} WHERE _pre_ok GROUP BY rid")
-    prep.drops.append(f"DROP TABLE IF EXISTS {prep.raters}")
-    con.execute(f"CREATE TEMP TABLE {prep.convs} AS SELECT cid, count(DISTINCT task) AS nt, "
-                f"arg_min(task, _row) FILTER (WHERE task IS NOT NULL) AS t0, "
-                f"min(_row) FILTER (WHERE task IS NOT NULL) AS tr0 FROM {view_j} WHERE _pre_ok GROUP BY cid")
-    prep.drops.append(f"DROP TABLE IF EXISTS {prep.convs}")
-    kconf = con.execute(f"SELECT count(*) FROM {prep.raters} WHERE nk > 1").fetchall()[0][0]
-    tconf = con.execute(f"SELECT count(*) FROM {prep.convs} WHERE nt > 1").fetchall()[0][0] if "task_id" in C else 0
+    # --- light pass: raters and conversations of the file (what the store's raters/conversations get); a rater with
+    # two kinds or a conversation with two tasks here sends the load through the full check
+    light = (f"SELECT {get('conversation_id', 'text')} AS cid, {get('rater_id', 'text')} AS rid, "
+             f"lower({get('rater_kind', 'text')}) AS kind, {get('task_id', 'text')} AS task, _row FROM {view_r}")
+    _aggregates(con, prep, light, "true")
+    prep.suspect = bool(con.execute(f"SELECT (SELECT count(*) FROM {prep.raters} WHERE nk > 1) + "
+                                    f"(SELECT count(*) FROM {prep.convs} WHERE nt > 1)").fetchall()[0][0])
+    prep.state = dict(C=C, tables=tables, probs=probs, smp_bad=smp_bad, kinds=kinds, view_j=view_j, rubric=rubric,
+                      opts=opts, src=src)
+    _build_f(con, prep, conflicts=False)
 
-    # --- stage f: labels, values and probabilities resolved; the first failed check of each row
+
+def _aggregates(con, prep: Prepared, rel: str, where: str) -> None:
+    for t in (prep.raters, prep.convs):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    # nk / nt: 1 or 2 distinct values (min <> max is several times cheaper than count(DISTINCT))
+    con.execute(f"CREATE TEMP TABLE {prep.raters} AS SELECT rid, CASE WHEN min(kind) <> max(kind) THEN 2 ELSE 1 END "
+                f"AS nk, arg_min(kind, _row) AS k0, min(_row) AS r0 FROM ({rel}) WHERE {where} GROUP BY rid")
+    con.execute(f"CREATE TEMP TABLE {prep.convs} AS SELECT cid, CASE WHEN min(task) <> max(task) THEN 2 ELSE 1 END "
+                f"AS nt, arg_min(task, _row) FILTER (WHERE task IS NOT NULL) AS t0, "
+                f"min(_row) FILTER (WHERE task IS NOT NULL) AS tr0 FROM ({rel}) WHERE {where} GROUP BY cid")
+    for t in (prep.raters, prep.convs):
+        if f"DROP TABLE IF EXISTS {t}" not in prep.drops:
+            prep.drops.append(f"DROP TABLE IF EXISTS {t}")
+
+
+def check_prepared(con, prep: Prepared) -> None:
+    """The full check: every fault of the file, in file order (raises :class:`IngestError`). Afterwards the
+    raters/conversations tables hold only rows that pass the checks, and ``prep.validated`` is set."""
+    st = prep.state
+    _aggregates(con, prep, f"SELECT * FROM {st['view_j']}", "_pre_ok")
+    kconf = con.execute(f"SELECT count(*) FROM {prep.raters} WHERE nk > 1").fetchall()[0][0]
+    tconf = con.execute(f"SELECT count(*) FROM {prep.convs} WHERE nt > 1").fetchall()[0][0] \
+        if "task_id" in st["C"] else 0
+    _build_f(con, prep, conflicts=bool(kconf or tconf))
+    _collect_faults(con, st["src"], st["rubric"], st["opts"], prep, st["probs"])
+    prep.validated = True
+
+
+def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
+    """The view ``_sig_f``: labels, values and probabilities resolved, and each row's first failed check."""
+    st = prep.state
+    C, tables, probs, opts, view_j = st["C"], st["tables"], st["probs"], st["opts"], st["view_j"]
     joins, extra = [], []
     if "label" in C:
         joins += [f"LEFT JOIN {tables['opts']} o1 ON o1.dimension = j.dim AND o1.label = j.lab",
@@ -202,23 +243,20 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
         extra += ["v2.dimension IS NOT NULL AS _vexact", "v2.label AS _vlabel"]
     else:
         extra += ["false AS _vexact", "NULL::VARCHAR AS _vlabel"]
-    if kconf:
-        joins.append(f"LEFT JOIN (SELECT * FROM {prep.raters} WHERE nk > 1) kc ON kc.rid = j.rid")
-        extra += ["kc.k0 AS _k0", "kc.r0 AS _kr0"]
+    if conflicts:
+        joins += [f"LEFT JOIN (SELECT * FROM {prep.raters} WHERE nk > 1) kc ON kc.rid = j.rid",
+                  f"LEFT JOIN (SELECT * FROM {prep.convs} WHERE nt > 1) tc ON tc.cid = j.cid"]
+        extra += ["kc.k0 AS _k0", "kc.r0 AS _kr0", "tc.t0 AS _t0", "tc.tr0 AS _tr0"]
     else:
-        extra += ["NULL::VARCHAR AS _k0", "NULL::BIGINT AS _kr0"]
-    if tconf:
-        joins.append(f"LEFT JOIN (SELECT * FROM {prep.convs} WHERE nt > 1) tc ON tc.cid = j.cid")
-        extra += ["tc.t0 AS _t0", "tc.tr0 AS _tr0"]
-    else:
-        extra += ["NULL::VARCHAR AS _t0", "NULL::BIGINT AS _tr0"]
+        extra += ["NULL::VARCHAR AS _k0", "NULL::BIGINT AS _kr0", "NULL::VARCHAR AS _t0", "NULL::BIGINT AS _tr0"]
     ocode = opts.missing_code
     try:
         onum = float(ocode) if ocode is not None else None
     except ValueError:
         onum = None
     missing = " OR ".join(
-        [f"coalesce(lab = _mcode OR val_s = _mcode, false)", "coalesce(lab_num = _mcode_num OR val_num = _mcode_num, false)"]
+        ["coalesce(lab = _mcode OR val_s = _mcode, false)",
+         "coalesce(lab_num = _mcode_num OR val_num = _mcode_num, false)"]
         + ([f"coalesce(lab = {sql_str(ocode)} OR val_s = {sql_str(ocode)}, false)"] if ocode is not None else [])
         + ([f"coalesce(lab_num = {onum!r} OR val_num = {onum!r}, false)"] if onum is not None and onum == onum
            else []))
@@ -239,12 +277,13 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
                f"WHEN _only_p THEN {p_source} END AS value_source, "
                f"CASE WHEN _anyp THEN _pjson END AS probs, TRY_CAST(coalesce(smp, 0) AS INTEGER) AS sample "
                f"FROM ({stage_p}) p")
-    checks = _checks(C, smp_bad, kinds, probs, opts)
+    checks = _checks(C, st["smp_bad"], st["kinds"], probs, opts)
     code = "CASE " + " ".join(f"WHEN {cond} THEN {sql_str(name)}" for name, cond, _ in checks) + " END"
     fld = "CASE " + " ".join(f"WHEN {cond} THEN {f}" for _, cond, f in checks) + " END"
-    con.execute(f"CREATE TEMP VIEW {prep.view} AS SELECT o.*, {code} AS _code, {fld} AS _field FROM ({stage_o}) o")
-    prep.drops.append(f"DROP VIEW IF EXISTS {prep.view}")
-    _collect_faults(con, src, rubric, opts, prep, probs)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {prep.view} AS SELECT o.*, {code} AS _code, {fld} AS _field "
+                f"FROM ({stage_o}) o")
+    if f"DROP VIEW IF EXISTS {prep.view}" not in prep.drops:
+        prep.drops.append(f"DROP VIEW IF EXISTS {prep.view}")
 
 
 def _checks(C, smp_bad, kinds, probs, opts) -> list[tuple[str, str, str]]:
@@ -337,4 +376,3 @@ def _collect_faults(con, src: Source, rubric: Rubric, opts: SignalOptions, prep:
     if counts:
         faults = [fault_for(r, rubric, opts, src.where) for r in rows]
         raise_faults(src.path, faults, {fault_kind(c): nr for c, nr in counts.items()}, src.where)
-    prep.notes += probs.notes(con, v)

@@ -76,7 +76,10 @@ class Col:
         """Stripped text, NULL when blank."""
         if self.kind in ("int", "float", "decimal", "bool"):
             return self.raw()
-        return f"nullif(trim({self.raw()}, {WS}), '')"
+        r = self.raw()
+        # trim only what starts or ends in whitespace or a control character (testing the first and last
+        # character is several times cheaper than trimming every cell, or than ascii())
+        return f"nullif(CASE WHEN {r}[1] <= ' ' OR {r}[-1] <= ' ' THEN trim({r}, {WS}) ELSE {r} END, '')"
 
     def label(self) -> str:
         q = self.q

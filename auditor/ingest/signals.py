@@ -102,7 +102,8 @@ def fault_for(r: dict, rubric: Rubric, opts: SignalOptions, where: str) -> Fault
         return f("dimension", f"unknown dimension {_s(r['dim'])} for rubric '{rubric.name}'",
                  f"use one of: {', '.join(rubric.dimension_names)} (or --map to rename).")
     if code == "sample":
-        return f("sample", f"sample {_s(r['smp_raw'])} is not a whole number >= 0", "number repeated draws 0, 1, 2, ...")
+        return f("sample", f"sample {_s(r['smp_raw'])} is not a whole number >= 0",
+                 "number repeated draws 0, 1, 2, ...")
     if code == "kind_conflict":
         return f("rater_kind", f"rater {_s(r['rid'])} has kind {_s(r['kind'])} here but {_s(r['_k0'])} at {where} "
                  f"{r['_kr0']}", "give each rater one kind.")
@@ -124,7 +125,8 @@ def fault_for(r: dict, rubric: Rubric, opts: SignalOptions, where: str) -> Fault
         return f("value", f"value {_s(r['val_raw'])} is not a finite number",
                  f"use one of the option values of '{dim.name}': {_allowed(dim)}.")
     if code == "value_scale":
-        return f("value", f"value {_s(r['val_raw'])} is not on the scale of '{dim.name}'", f"use one of {_allowed(dim)}.")
+        return f("value", f"value {_s(r['val_raw'])} is not on the scale of '{dim.name}'",
+                 f"use one of {_allowed(dim)}.")
     if code == "clash":
         return f("value", f"label {_s(r['_rlab'])} has value {r['_rval']:g} in the rubric, but the row says "
                  f"{r['val_num']:g}", "drop one of the two columns, or make them agree.")

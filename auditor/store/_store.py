@@ -310,8 +310,8 @@ def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=No
     renormalize : divide option probabilities by their sum when it is not 1
     score : ``"expected"`` (sum of value x probability) or ``"argmax"`` for rows with probabilities only
     """
-    from ..ingest import SignalOptions, open_source, prepare_signals
-    from ._writes import register_rubric, write_prepared
+    from ..ingest import SignalOptions, check_prepared, open_source, prepare_signals
+    from ._writes import NeedsCheck, register_rubric, write_prepared
 
     rub = self.rubric(rubric)
     opts = SignalOptions(rater_kind=rater_kind, rater_id=rater_id, mapping=dict(mapping or {}), wide=wide,
@@ -320,10 +320,17 @@ def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=No
     try:
         prep = prepare_signals(self.con, src, rub, opts)
         try:
-            with self.transaction():
-                register_rubric(self, rub, source=str(rubric))
-                res = write_prepared(self, prep, source=src.path, rubric=rub.name, model=model, replace=replace,
-                                     sha256=src.sha256, options=opts.to_dict())
+            def write():
+                with self.transaction():
+                    register_rubric(self, rub, source=str(rubric))
+                    return write_prepared(self, prep, source=src.path, rubric=rub.name, model=model,
+                                          replace=replace, sha256=src.sha256, options=opts.to_dict())
+            try:
+                res = write()          # one pass, checked afterwards
+            except NeedsCheck:         # rolled back: find and name the faults, or compare with stored rows
+                check_prepared(self.con, prep)
+                res = write()
+            prep.notes += prep.probability_notes(self.con)
         finally:
             prep.close(self.con)
     finally:

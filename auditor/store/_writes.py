@@ -23,7 +23,7 @@ from ..rubric import Rubric
 from ._store import Store
 
 __all__ = ["SIGNAL_COLUMNS", "CONVERSATION_COLUMNS", "LoadResult", "register_rubric", "write_signals",
-           "write_conversations", "write_prepared", "new_batch_id"]
+           "write_conversations", "write_prepared", "NeedsCheck", "new_batch_id"]
 
 SIGNAL_KEY = ["conversation_id", "rubric", "dimension", "rater_id", "sample"]
 SIGNAL_CONTENT = ["status", "label", "value", "confidence", "probs"]
@@ -158,31 +158,93 @@ def write_signals(store: Store, df: pd.DataFrame, *, source: str, kind: str = "s
     return result
 
 
+class NeedsCheck(Exception):
+    """The fast write met something only the full check can word (a fault, a duplicate, a stored conflict)."""
+
+
 def write_prepared(store: Store, prep, *, source: str, rubric: str, model: str | None, replace: bool = False,
                    sha256: str | None = None, options: dict | None = None, kind: str = "signals") -> LoadResult:
-    """Write signals validated in the store's connection (:func:`auditor.ingest.prepare_signals`)."""
+    """Write signals prepared in the store's connection (:func:`auditor.ingest.prepare_signals`).
+
+    Unchecked (``prep.validated`` false), the rows are inserted in one pass and checked afterwards inside the
+    transaction; anything unusual raises :class:`NeedsCheck` (the caller rolls back, runs the full check, which
+    names the faults, and writes again). Checked, the rows are compared key by key with the stored ones."""
     from ..ingest._sqlcols import sql_str
 
-    result = LoadResult(source=source, n_rows=prep.n_rows)
-    result.n_not_answered = prep.n_not_answered
+    result = LoadResult(source=source, n_rows=prep.n_expected)
     con = store.con
     tag = uuid.uuid4().hex[:8]
     inc, rat = f"_incoming_{tag}", f"_inc_raters_{tag}"
-    with store.transaction():
-        con.execute(f"CREATE TEMP VIEW {inc} AS SELECT cid AS conversation_id, {sql_str(rubric)} AS rubric, "
-                    f"dim AS dimension, rid AS rater_id, sample, task AS task_id, kind AS rater_kind, "
-                    f"status, label, value, value_source, conf AS confidence, probs, NULL::VARCHAR AS raw, "
-                    f"NULL::VARCHAR AS rationale, NULL::VARCHAR AS error, NULL::VARCHAR AS run_id, _row "
-                    f"FROM {prep.view}")
-        con.execute(f"CREATE TEMP VIEW {rat} AS SELECT rid, k0, r0, {sql_str(model)} AS model, "
-                    f"NULL::VARCHAR AS config_hash FROM {prep.raters}")
-        try:
-            _write_incoming(store, result, inc, rat, prep.convs, where=prep.where, replace=replace, kind=kind,
-                            sha256=sha256, rubric=rubric, options=options)
-        finally:
-            con.execute(f"DROP VIEW IF EXISTS {rat}")
-            con.execute(f"DROP VIEW IF EXISTS {inc}")
+    con.execute(f"CREATE TEMP VIEW {inc} AS SELECT cid AS conversation_id, {sql_str(rubric)} AS rubric, "
+                f"dim AS dimension, rid AS rater_id, sample, task AS task_id, kind AS rater_kind, "
+                f"status, label, value, value_source, conf AS confidence, probs, NULL::VARCHAR AS raw, "
+                f"NULL::VARCHAR AS rationale, NULL::VARCHAR AS error, NULL::VARCHAR AS run_id, _row "
+                f"FROM {prep.view}")
+    con.execute(f"CREATE TEMP VIEW {rat} AS SELECT rid, k0, r0, {sql_str(model)} AS model, "
+                f"NULL::VARCHAR AS config_hash FROM {prep.raters}")
+    try:
+        with store.transaction():
+            if prep.validated:
+                result.n_not_answered = prep.n_not_answered
+                _write_incoming(store, result, inc, rat, prep.convs, where=prep.where, replace=replace, kind=kind,
+                                sha256=sha256, rubric=rubric, options=options)
+            else:
+                _write_unchecked(store, result, inc, rat, prep, kind=kind, sha256=sha256, rubric=rubric,
+                                 options=options)
+    finally:
+        con.execute(f"DROP VIEW IF EXISTS {rat}")
+        con.execute(f"DROP VIEW IF EXISTS {inc}")
     return result
+
+
+def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep, *, kind: str,
+                     sha256: str | None, rubric: str, options: dict | None) -> None:
+    con = store.con
+    if prep.suspect or _stored_rater_conflict(con, rat) or _stored_task_conflict(con, prep.convs):
+        raise NeedsCheck
+    if con.execute(f"SELECT EXISTS (SELECT 1 FROM signals s WHERE s.rater_id IN (SELECT rid FROM {rat}))"
+                   ).fetchall()[0][0]:
+        raise NeedsCheck                 # stored signals of these raters: compare key by key
+    result.batch_id = new_batch_id()
+    n = con.execute(
+        f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+        f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
+        f"SELECT cid, ?, dim, rid, sample, status, label, value, value_source, conf, probs::JSON, NULL, NULL, "
+        f"NULL, NULL, ? FROM {prep.view} WHERE _code IS NULL", [rubric, result.batch_id]).fetchall()[0][0]
+    if n != prep.n_expected:
+        raise NeedsCheck                 # some rows failed a check
+    # duplicates: sort the new rows by a hash of their key and compare neighbours
+    n_dup, n_na = con.execute(
+        "SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE na) FROM (SELECT h = lag(h) OVER (ORDER BY h) "
+        "AS d, na FROM (SELECT hash(conversation_id, dimension, rater_id, sample) AS h, status = 'not_answered' "
+        "AS na FROM signals WHERE batch_id = ?))", [result.batch_id]).fetchall()[0]
+    if n_dup:
+        raise NeedsCheck
+    result.n_inserted, result.n_not_answered = n, n_na
+    _insert_raters_conversations(con, rat, prep.convs, result.batch_id)
+    _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
+
+
+def _stored_rater_conflict(con, rat: str) -> bool:
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {rat} i JOIN raters r ON r.rater_id = i.rid "
+                            f"WHERE i.k0 <> r.kind)").fetchall()[0][0])
+
+
+def _stored_task_conflict(con, conv: str) -> bool:
+    return bool(con.execute(f"SELECT EXISTS (SELECT 1 FROM {conv} i JOIN conversations c ON "
+                            f"c.conversation_id = i.cid WHERE i.t0 IS NOT NULL AND c.task_id IS NOT NULL AND "
+                            f"i.t0 <> c.task_id)").fetchall()[0][0])
+
+
+def _insert_raters_conversations(con, rat: str, conv: str, batch_id: str) -> None:
+    con.execute(f"INSERT INTO raters (rater_id, kind, model, config_hash) SELECT rid, k0, model, config_hash "
+                f"FROM {rat} i WHERE NOT EXISTS (SELECT 1 FROM raters r WHERE r.rater_id = i.rid)")
+    con.execute(f"INSERT INTO conversations (conversation_id, task_id, batch_id) SELECT cid, t0, ? FROM {conv} i "
+                f"WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = i.cid)", [batch_id])
+    con.execute(f"UPDATE conversations c SET task_id = i.t0 FROM {conv} i WHERE c.conversation_id = i.cid "
+                f"AND i.t0 IS NOT NULL AND c.task_id IS NULL")
+    con.execute(f"INSERT INTO tasks (task_id) SELECT DISTINCT t0 FROM {conv} i WHERE t0 IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM tasks t WHERE t.task_id = i.t0)")
 
 
 def _write_incoming(store: Store, result: LoadResult, inc: str, rat: str, conv: str, *, where: str, replace: bool,
@@ -233,15 +295,7 @@ def _write_incoming(store: Store, result: LoadResult, inc: str, rat: str, conv: 
     result.n_replaced = n_conflicts
     result.n_unchanged = n_same
     result.n_inserted = result.n_rows - n_same - n_conflicts
-    con.execute(f"INSERT INTO raters (rater_id, kind, model, config_hash) SELECT rid, k0, model, config_hash "
-                f"FROM {rat} i WHERE NOT EXISTS (SELECT 1 FROM raters r WHERE r.rater_id = i.rid)")
-    con.execute(f"INSERT INTO conversations (conversation_id, task_id, batch_id) SELECT cid, t0, ? FROM {conv} i "
-                f"WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = i.cid)",
-                [result.batch_id])
-    con.execute(f"UPDATE conversations c SET task_id = i.t0 FROM {conv} i WHERE c.conversation_id = i.cid "
-                f"AND i.t0 IS NOT NULL AND c.task_id IS NULL")
-    con.execute(f"INSERT INTO tasks (task_id) SELECT DISTINCT t0 FROM {conv} i WHERE t0 IS NOT NULL AND NOT EXISTS "
-                f"(SELECT 1 FROM tasks t WHERE t.task_id = i.t0)")
+    _insert_raters_conversations(con, rat, conv, result.batch_id)
     _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
 
 
