@@ -73,6 +73,24 @@ def dimension_signals(store: Store, rubric: str, dimension: str) -> DimensionSig
                             np.asarray(d["value"], dtype=float), np.asarray(d["batch"], dtype=np.int32))
 
 
+def failed_units(store: Store, rubric: str, dimension: str) -> dict[int, np.ndarray]:
+    """{rater index: conversation keys} where the rater's every signal on this dimension failed (an LLM verdict
+    that could not be parsed), so the rater has no score there."""
+    q = """
+    WITH r AS (SELECT rater_id, (row_number() OVER (ORDER BY rater_id) - 1)::INTEGER AS idx FROM raters)
+    SELECT r.idx, c.conv_key FROM signals s JOIN conversations c USING (conversation_id) JOIN r USING (rater_id)
+    WHERE s.rubric = ? AND s.dimension = ? AND s.status = 'failed' AND NOT EXISTS (
+        SELECT 1 FROM signals o WHERE o.rubric = s.rubric AND o.dimension = s.dimension
+        AND o.conversation_id = s.conversation_id AND o.rater_id = s.rater_id AND o.status = 'ok'
+        AND o.value IS NOT NULL)
+    GROUP BY ALL
+    """
+    out: dict[int, list] = {}
+    for idx, conv in store.con.execute(q, [rubric, dimension]).fetchall():
+        out.setdefault(int(idx), []).append(conv)
+    return {k: np.asarray(sorted(v), dtype=np.int64) for k, v in out.items()}
+
+
 def nonrandom_units(store: Store, rubric: str) -> dict[int, str]:
     """Conversation key -> campaign, for conversations whose human labels on ``rubric`` come from a campaign that
     chose its items by a non-random rule (``disagreement``): corrected estimates cannot use them."""

@@ -8,7 +8,8 @@ from ..rubric import Dimension
 from ..stats._result import StatRow
 from ._consensus import consensus, leave_one_out
 
-__all__ = ["PairedInputs", "paired_inputs", "reference_scores", "llm_vs_reference", "human_ceiling", "humans_multirater"]
+__all__ = ["PairedInputs", "paired_inputs", "reference_scores", "llm_vs_reference", "human_ceiling", "humans_multirater",
+           "failed_as_wrong"]
 
 
 class PairedInputs:
@@ -70,6 +71,31 @@ def llm_vs_reference(inp: PairedInputs, dim: Dimension, *, n_boot, seed, ci_meth
 
     return paired_statistics(inp.x, inp.y, level=dim.level, option_values=dim.distinct_values,
                              statistics=statistics, n_boot=n_boot, seed=seed, ci_method=ci_method)
+
+
+FAILED_AS_WRONG = ("exact_agreement", "cohen_kappa")
+
+
+def failed_as_wrong(inp: PairedInputs, failed_units, ref, dim: Dimension, *, n_boot, seed, ci_method,
+                    statistics=None) -> tuple[list, int]:
+    """Exact agreement and Cohen's kappa with each failed verdict counted as a disagreement (LLMBar's and
+    MT-Bench's convention): a failed unit gets a category no human uses. Returns (rows, failed units counted)."""
+    from ..stats.paired import paired_statistics
+
+    uy, vy, _, _ = ref
+    fu = np.setdiff1d(np.intersect1d(failed_units, uy), inp.units)
+    names = [s for s in FAILED_AS_WRONG if statistics is None or s in statistics]
+    if fu.size == 0 or not names:
+        return [], int(fu.size)
+    lo, hi = dim.value_range
+    failed_code = hi + max(hi - lo, 1.0) + 1.0        # off the scale: equal to no human's rating
+    yf = vy[np.searchsorted(uy, fu)]
+    x = np.concatenate([inp.x, np.full(fu.size, failed_code)])
+    y = np.concatenate([inp.y, yf])
+    rows = paired_statistics(x, y, level="nominal", option_values=list(dim.distinct_values) + [failed_code],
+                             units=np.concatenate([inp.units, fu]), statistics=names, n_boot=n_boot, seed=seed,
+                             ci_method=ci_method)
+    return rows, int(fu.size)
 
 
 def human_ceiling(humans, dim: Dimension, *, n_boot, seed, ci_method, statistics=None):

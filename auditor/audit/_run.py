@@ -15,7 +15,8 @@ from ..errors import AuditorError
 from ..stats._result import StatRow
 from ..store import Store
 from . import _fetch
-from ._paired import human_ceiling, humans_multirater, llm_vs_reference, paired_inputs, reference_scores
+from ._paired import (failed_as_wrong, human_ceiling, humans_multirater, llm_vs_reference, paired_inputs,
+                      reference_scores)
 
 __all__ = ["AuditOptions", "audit", "ROW_COLUMNS", "LLM_KINDS"]
 
@@ -42,6 +43,7 @@ class AuditOptions:
     ceiling: bool = True
     overall: bool = True
     threads: int | None = None           # dimensions audited at once; None = min(MAX_THREADS, CPUs)
+    failed: str = "drop"                 # failed LLM verdicts: "drop" (left out, counted in the note) | "wrong"
     extra: dict = field(default_factory=dict)
 
 
@@ -272,6 +274,32 @@ def _concurrently(store: Store, tasks: list, threads: int | None = None) -> list
             c.con.close()
 
 
+def _with_failed(store, rows, inp, ref, rub_name, dim, idx, opts, paired_stats):
+    """Failed verdicts of this rater on conversations the reference rated: left out and counted in the note
+    (``drop``), or counted as disagreements in exact agreement and kappa (``wrong``)."""
+    fu = _fetch.failed_units(store, rub_name, dim.name).get(idx)
+    if fu is None:
+        return rows
+    wrong, n = [], int(np.setdiff1d(np.intersect1d(fu, ref[0]), inp.units).size)
+    if opts.failed == "wrong":
+        wrong, n = failed_as_wrong(inp, fu, ref, dim, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method,
+                                   statistics=paired_stats)
+    if n == 0:
+        return rows
+    by_name = {r.statistic: r for r in wrong}
+    out = []
+    for r in rows:
+        if r.statistic in by_name:
+            r = by_name[r.statistic]
+            add = f"{n} failed verdict(s) counted as disagreements (--failed wrong)"
+        else:
+            add = f"{n} failed verdict(s) left out" + ("" if opts.failed == "wrong" else
+                                                      " (--failed wrong counts them as disagreements)")
+        r.note = f"{r.note}; {add}" if r.note else add
+        out.append(r)
+    return out
+
+
 def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
     """Every row of one dimension: each LLM rater against the reference, its extra measures, and the human
     ceiling (``human_loo``, ``humans``)."""
@@ -307,6 +335,7 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
         if paired_stats != []:
             rows = llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method,
                                     statistics=paired_stats)
+            rows = _with_failed(store, rows, inp, ref, rub_name, dim, idx, opts, paired_stats)
             if n_sel:
                 for r in rows:
                     r.note = f"{r.note}; {_fetch.selection_note(n_sel, chosen_by)}" if r.note else \

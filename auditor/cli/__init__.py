@@ -109,7 +109,13 @@ def main() -> None:
         sys.exit(2)
     debug = "--debug" in sys.argv[1:]
     try:
-        app()
+        from typer.main import get_command
+
+        from ._help import polish
+
+        cmd = get_command(app)
+        polish(cmd)
+        cmd(prog_name="auditor")
     except KeyboardInterrupt:
         if debug:
             raise

@@ -90,6 +90,11 @@ def records(df: pd.DataFrame) -> list[dict]:
     return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
 
 
+def print_json(payload: dict) -> None:
+    """One JSON object on stdout (the --json output of a command that reports what it did)."""
+    sys.stdout.write(json.dumps(payload, default=str, ensure_ascii=False) + "\n")
+
+
 def emit(df: pd.DataFrame, *, as_json: bool, as_csv: bool, title: str | None = None, key: str = "rows",
          extra: dict | None = None, max_width: int = 60) -> None:
     if as_json:

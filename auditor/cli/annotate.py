@@ -140,12 +140,16 @@ def reissue_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campai
 
 @app.command("close")
 @handle_errors
-def close_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign name.")):
+def close_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign name."),
+              as_json: bool = JSON_OPT):
     """Close a campaign: no more submissions (its answers stay in the store)."""
     from ..campaign import close_campaign
 
     with open_store(ctx) as store:
         close_campaign(store, name)
+    if as_json:
+        sys.stdout.write(json.dumps({"campaign": name, "closed": True}) + "\n")
+        return
     console.print(f"campaign {name} closed: it accepts no more answers.", highlight=False)
 
 

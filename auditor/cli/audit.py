@@ -98,6 +98,9 @@ def audit_cmd(ctx: typer.Context,
                                                   "store's simulator runs)."),
               alt_test_epsilon: float = typer.Option(0.15, "--alt-test-epsilon",
                                                      help="Margin epsilon of the alternative annotator test."),
+              failed: str = typer.Option("drop", "--failed", metavar="drop|wrong",
+                                         help="Failed LLM verdicts (status failed): drop = left out, counted in "
+                                              "the note; wrong = disagreements in exact agreement and kappa."),
               campaign: str = typer.Option(None, "--campaign",
                                            help="Only this annotation campaign's items and annotators (with every "
                                                 "LLM rater on them)."),
@@ -111,6 +114,8 @@ def audit_cmd(ctx: typer.Context,
 
     if ci not in ("percentile", "bca"):
         raise AuditorError(f"--ci {ci!r}: use percentile or bca")
+    if failed not in ("drop", "wrong"):
+        raise AuditorError(f"--failed {failed!r}: use drop or wrong")
     under, over = _parse_gates(fail_under, "--fail-under"), _parse_gates(fail_over, "--fail-over")
     if under or over:
         from ..audit._run import known_statistics
@@ -122,7 +127,7 @@ def audit_cmd(ctx: typer.Context,
                                    f"{', '.join(known)} (e.g. --fail-under krippendorff_alpha=0.667).")
     opts = AuditOptions(design=design, llm=llm or None, reference=reference, rubric=rubric,
                         dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
-                        ci_method=ci, threads=threads, extra={"alt_test_epsilon": alt_test_epsilon,
+                        ci_method=ci, threads=threads, failed=failed, extra={"alt_test_epsilon": alt_test_epsilon,
                                                             **({"difficulty_file": difficulty} if difficulty else {})})
     with open_store(ctx, read_only=True) as store:
         if campaign:

@@ -41,7 +41,8 @@ def _report(res, as_json: bool) -> None:
         sys.stdout.write(json.dumps(res.to_dict(), default=str) + "\n")
         return
     what = (f"{res.n_inserted} inserted, {res.n_replaced} replaced, {res.n_unchanged} unchanged"
-            + (f", {res.n_not_answered} not answered" if res.n_not_answered else ""))
+            + (f", {res.n_not_answered} not answered" if res.n_not_answered else "")
+            + (f", {res.n_failed} failed" if getattr(res, "n_failed", 0) else ""))
     # escape: paths and notes quote users' data, which may look like rich markup ("[/x]" would crash after commit)
     if res.batch_id:
         console.print(f"[green]loaded[/] {escape(str(res.source))}: {res.n_rows} rows: {what} (batch {res.batch_id})",

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import AuditorError
-from ._common import CSV_OPT, JSON_OPT, console, emit, handle_errors, open_store
+from ._common import CSV_OPT, JSON_OPT, console, emit, handle_errors, open_store, print_json
 
 # columns of the compare table (all columns, with intervals, are in --json / --csv)
 TABLE_COLUMNS = ["rater", "kind", "design", "eval", "alpha", "kappa_w", "mean_bias", "leniency", "ece", "outcome_ece",
@@ -55,7 +55,7 @@ def report_cmd(ctx: typer.Context,
                rubric: str = RUBRIC_OPT,
                dimension: list[str] = typer.Option(None, "--dimension", help="Only these dimension(s)."),
                bootstrap: int = BOOTSTRAP_OPT, seed: int = SEED_OPT, ci: str = CI_OPT,
-               difficulty: str = DIFFICULTY_OPT):
+               difficulty: str = DIFFICULTY_OPT, as_json: bool = JSON_OPT):
     """Write a self-contained HTML agreement report (plus NAME.md and NAME.json with the same numbers).
 
     It holds a verdict card per LLM rater, per-dimension agreement next to the human ceiling, the leaderboard,
@@ -74,6 +74,9 @@ def report_cmd(ctx: typer.Context,
         rows = audit(store, opts)
         paths = write_report(store, out, audit_rows=rows, options=opts, top=top, title=title,
                              difficulty_file=difficulty)
+    if as_json:
+        print_json({"report": paths})
+        return
     console.print(f"report: {escape(paths['html'])}", highlight=False)
     console.print(f"  also: {escape(paths['md'])}, {escape(paths['json'])}", highlight=False)
 

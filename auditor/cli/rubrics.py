@@ -79,8 +79,12 @@ def show(ctx: typer.Context,
 
 @app.command()
 @handle_errors
-def validate(path: str = typer.Argument(..., help="Rubric YAML file to check.")):
+def validate(path: str = typer.Argument(..., help="Rubric YAML file to check."), as_json: bool = JSON_OPT):
     """Check a rubric file; prints what is wrong (file, field, fix) or a summary."""
     r = load_rubric(path)
+    if as_json:
+        sys.stdout.write(json.dumps({"path": path, "ok": True, "rubric": r.name, "version": r.version,
+                                     "dimensions": r.dimension_names}) + "\n")
+        return
     console.print(f"[green]ok[/] {path}: rubric '{r.name}' v{r.version}, {len(r.dimensions)} dimension(s): "
                   f"{', '.join(r.dimension_names)}")

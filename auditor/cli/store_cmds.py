@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from ._common import CSV_OPT, JSON_OPT, console, db_path, emit, handle_errors, lock_wait, open_store
+from ._common import (CSV_OPT, JSON_OPT, console, db_path, emit, handle_errors, lock_wait, open_store,
+                      print_json)
 
 
 def register(app: typer.Typer) -> None:
@@ -15,10 +16,13 @@ def register(app: typer.Typer) -> None:
 
 
 @handle_errors
-def init(ctx: typer.Context):
+def init(ctx: typer.Context, as_json: bool = JSON_OPT):
     """Create (or upgrade) the store and print its tables' row counts."""
     with open_store(ctx) as store:
         counts = store.counts()
+        if as_json:
+            print_json({"store": str(store.path), "schema_version": store.schema_version(), "counts": counts})
+            return
         console.print(f"store {store.path} at schema version {store.schema_version()}: "
                       + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
@@ -66,10 +70,14 @@ def export_cmd(ctx: typer.Context,
                table: str = typer.Argument(None, help="A table or view of the store (e.g. signals_long, paired)."),
                to: str = typer.Option(..., "--to", help="Output file: .parquet, .csv, .jsonl or .json."),
                query: str = typer.Option(None, "--query", help="A read-only SELECT instead of a table."),
-               force: bool = typer.Option(False, "--force", help="Overwrite the output file.")):
+               force: bool = typer.Option(False, "--force", help="Overwrite the output file."),
+               as_json: bool = JSON_OPT):
     """Write a table, view or read-only query to Parquet / CSV / JSON lines (what `auditor sql` refuses to COPY)."""
     from ..export import export
 
     with open_store(ctx, read_only=True) as store:
         n = export(store, to, table=table, query=query, overwrite=force)
+    if as_json:
+        print_json({"path": to, "rows": n})
+        return
     console.print(f"wrote {n} rows to {to}", highlight=False, markup=False)

@@ -22,7 +22,8 @@ from .signals import RATER_KINDS, SignalOptions, fault_for, fault_kind
 
 __all__ = ["Prepared", "prepare_signals", "check_prepared"]
 
-CANONICAL = {"conversation_id", "rater_id", "rater_kind", "task_id", "sample", "confidence"}
+CANONICAL = {"conversation_id", "rater_id", "rater_kind", "task_id", "sample", "confidence", "status", "error",
+             "raw", "rationale"}
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Prepared:
     n_rows: int
     n_not_answered: int
     where: str
+    n_failed: int = 0
     notes: list[str] = field(default_factory=list)
     drops: list[str] = field(default_factory=list)
     n_expected: int = 0              # ratings the file holds (rows; non-empty cells with --wide)
@@ -157,7 +159,7 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
     probs = ProbSQL(rubric, prob_cols, opts)
     # --- stage j: cells as text / numbers, joined to the dimension
     order = ["conversation_id", "rater_id", "dimension", "rater_kind", "task_id", "sample", "label", "value",
-             "confidence"] + prob_cols
+             "confidence", "status", "error", "raw", "rationale"] + prob_cols
     ns = [(n, C[n].nonscalar()) for n in order if n in C and C[n].nonscalar() != "NULL"]
     ns_col = ("CASE " + " ".join(f"WHEN {e} IS NOT NULL THEN {sql_str(n)}" for n, e in ns) + " END") if ns else "NULL"
     ns_type = ("CASE " + " ".join(f"WHEN {e} IS NOT NULL THEN {e}" for _, e in ns) + " END") if ns else "NULL"
@@ -172,6 +174,9 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
             f"{get('sample', 'text')} AS smp_t", f"{get('sample', 'num')} AS smp", f"{get('sample', 'raw')} AS smp_raw",
             f"{get('confidence', 'text')} AS conf_t", f"{get('confidence', 'num')} AS conf",
             f"{get('confidence', 'raw')} AS conf_raw",
+            f"lower({get('status', 'text')}) AS st", f"{get('status', 'raw')} AS st_raw",
+            f"nullif({get('error', 'raw')}, '') AS _error", f"nullif({get('raw', 'raw')}, '') AS _raw",
+            f"nullif({get('rationale', 'raw')}, '') AS _rationale",
             f"{get('label', 'label')} AS lab", f"{get('label', 'num')} AS lab_num", f"{get('label', 'raw')} AS lab_raw",
             f"{get('value', 'label')} AS val_s", f"{get('value', 'num')} AS val_num",
             f"{get('value', 'raw')} AS val_raw"]
@@ -260,20 +265,24 @@ def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
         + ([f"coalesce(lab = {sql_str(ocode)} OR val_s = {sql_str(ocode)}, false)"] if ocode is not None else [])
         + ([f"coalesce(lab_num = {onum!r} OR val_num = {onum!r}, false)"] if onum is not None and onum == onum
            else []))
-    stage_m = (f"SELECT j.*, {', '.join(extra)}, ({missing}) AS _missing FROM {view_j} j {' '.join(joins)}")
-    stage_r = (f"SELECT m.*, (lab IS NOT NULL AND NOT _missing) AS _ok_lab, (val_s IS NOT NULL AND NOT _missing) "
+    stage_m = (f"SELECT j.*, {', '.join(extra)}, ({missing}) AS _missing, "
+               f"coalesce(st IN ('failed', 'not_answered'), false) AS _skip FROM {view_j} j {' '.join(joins)}")
+    stage_r = (f"SELECT m.*, (lab IS NOT NULL AND NOT _missing AND NOT _skip) AS _ok_lab, "
+               f"(val_s IS NOT NULL AND NOT _missing AND NOT _skip) "
                f"AS _ok_val, CASE WHEN _l1 IS NOT NULL THEN _l1 ELSE _l2 END AS _rlab, "
                f"CASE WHEN _l1 IS NOT NULL THEN _l1v ELSE _l2v END AS _rval, {probs.row_exprs()} FROM ({stage_m}) m")
     stage_p = (f"SELECT r.*, (_ok_val AND lab IS NULL) AS _only_val, "
-               f"(_anyp AND lab IS NULL AND val_s IS NULL AND NOT _missing) AS _only_p, {probs.scored_exprs()} "
+               f"(_anyp AND lab IS NULL AND val_s IS NULL AND NOT _missing AND NOT _skip) AS _only_p, "
+               f"{probs.scored_exprs()} "
                f"FROM ({stage_r}) r")
     p_label, p_value, p_source = probs.outputs()
-    stage_o = (f"SELECT p.*, CASE WHEN _missing THEN 'not_answered' ELSE 'ok' END AS status, "
-               f"CASE WHEN _missing THEN NULL WHEN _ok_lab THEN _rlab WHEN _only_val THEN _vlabel "
+    stage_o = (f"SELECT p.*, CASE WHEN st = 'failed' THEN 'failed' WHEN _missing OR _skip THEN 'not_answered' "
+               f"ELSE 'ok' END AS status, "
+               f"CASE WHEN _missing OR _skip THEN NULL WHEN _ok_lab THEN _rlab WHEN _only_val THEN _vlabel "
                f"WHEN _only_p THEN {p_label} END AS label, "
-               f"CASE WHEN _missing THEN NULL WHEN _ok_lab THEN _rval WHEN _only_val THEN val_num "
+               f"CASE WHEN _missing OR _skip THEN NULL WHEN _ok_lab THEN _rval WHEN _only_val THEN val_num "
                f"WHEN _only_p THEN {p_value} END AS value, "
-               f"CASE WHEN _missing THEN NULL WHEN _ok_lab THEN 'label' WHEN _only_val THEN 'value' "
+               f"CASE WHEN _missing OR _skip THEN NULL WHEN _ok_lab THEN 'label' WHEN _only_val THEN 'value' "
                f"WHEN _only_p THEN {p_source} END AS value_source, "
                f"CASE WHEN _anyp THEN _pjson END AS probs, TRY_CAST(coalesce(smp, 0) AS INTEGER) AS sample "
                f"FROM ({stage_p}) p")
@@ -299,6 +308,10 @@ def _checks(C, smp_bad, kinds, probs, opts) -> list[tuple[str, str, str]]:
             ("task_conflict", "_t0 IS NOT NULL AND task IS NOT NULL AND task <> _t0", "'task_id'"),
             ("confidence", "conf_t IS NOT NULL AND (conf IS NULL OR isnan(conf) OR isinf(conf) OR conf < 0 OR "
                            "conf > 1)", "'confidence'"),
+            ("status", "st IS NOT NULL AND st NOT IN ('ok', 'not_answered', 'failed')", "'status'"),
+            ("status_rating", "_skip AND ((lab IS NOT NULL AND NOT _missing) OR (val_s IS NOT NULL AND NOT _missing) "
+                              "OR _anyp)", "'status'"),
+            ("status_ok_missing", "st = 'ok' AND _missing", "'status'"),
             ("label", "_ok_lab AND _rlab IS NULL", "'label'"),
             ("value_nonfinite", "_ok_val AND (val_num IS NULL OR isnan(val_num) OR isinf(val_num))", "'value'"),
             ("value_scale", "_ok_val AND NOT (_vexact OR coalesce(list_bool_or(list_transform(_vals, "
@@ -311,7 +324,7 @@ def _checks(C, smp_bad, kinds, probs, opts) -> list[tuple[str, str, str]]:
                 ("prob_zero", "_anyp AND _tot <= 0", "_pfirst")]
         if not opts.renormalize:
             out.insert(-1, ("prob_sum", f"_anyp AND abs(_tot - 1) > {tol!r}", "_pfirst"))
-    out.append(("no_rating", "NOT _missing AND value IS NULL AND label IS NULL", "'label'"))
+    out.append(("no_rating", "NOT _missing AND NOT _skip AND value IS NULL AND label IS NULL", "'label'"))
     return out
 
 
@@ -338,17 +351,19 @@ def _rubric_tables(con, rubric: Rubric, opts: SignalOptions, tag: str, prep: Pre
     return t
 
 
-_FAULT_COLS = ("_row, _code, _field, _ns_type, cid, rid, dim, kind, kind_raw, task, smp_raw, conf_raw, lab_raw, "
+_FAULT_COLS = ("_row, _code, _field, _ns_type, cid, rid, dim, kind, kind_raw, st, st_raw, task, smp_raw, conf_raw, "
+               "lab_raw, "
                "val_raw, _rlab, _rval, val_num, _tot, _k0, _kr0, _t0, _tr0")
 
 
 def _collect_faults(con, src: Source, rubric: Rubric, opts: SignalOptions, prep: Prepared, probs) -> None:
     v = prep.view
-    by_code = con.execute(f"SELECT _code, count(*), count(*) FILTER (WHERE status = 'not_answered'), min(_row) "
-                          f"FROM {v} GROUP BY 1").fetchall()
-    counts = {c: (n, r) for c, n, _, r in by_code if c is not None}     # code -> (rows, first row)
-    prep.n_rows = sum(n for _, n, _, _ in by_code)
-    prep.n_not_answered = sum(na for _, _, na, _ in by_code)
+    by_code = con.execute(f"SELECT _code, count(*), count(*) FILTER (WHERE status = 'not_answered'), min(_row), "
+                          f"count(*) FILTER (WHERE status = 'failed') FROM {v} GROUP BY 1").fetchall()
+    counts = {c: (n, r) for c, n, _, r, _ in by_code if c is not None}     # code -> (rows, first row)
+    prep.n_rows = sum(b[1] for b in by_code)
+    prep.n_not_answered = sum(b[2] for b in by_code)
+    prep.n_failed = sum(b[4] for b in by_code)
     names = [c.strip() for c in _FAULT_COLS.split(",")]
     rows = []
     # a wide row holds several ratings: each row reports its first fault (in the order of the dimensions)

@@ -3,6 +3,8 @@
 Canonical long columns: ``conversation_id``, ``dimension``, ``rater_id``, ``rater_kind``, ``label`` and/or
 ``value``, optional ``confidence``, ``sample``, ``task_id``, and ``prob_<option label or value>`` columns.
 ``wide=True`` reads one column per dimension instead (cells are labels or values; an empty cell is no rating).
+An optional ``status`` column (``ok``, ``not_answered``, ``failed``) records an external judge's verdict that could
+not be parsed as ``failed`` (with its ``error`` and ``raw`` reply) instead of leaving it out; ``rationale`` is kept.
 
 Rules, checked in this order for every row (the first one a row fails is its fault):
 a cell holding an object or list; an empty ``conversation_id`` / ``rater_id`` / ``dimension`` / ``rater_kind``;
@@ -52,7 +54,8 @@ _KINDS = {
     "blank_rater_kind": "'rater_kind' is empty", "rater_kind": "unknown rater_kind", "dimension": "unknown dimension",
     "sample": "sample is not a whole number >= 0", "kind_conflict": "a rater with two kinds",
     "task_conflict": "a conversation with two tasks", "confidence": "confidence is not in [0, 1]",
-    "label": "the label is not an option", "value_nonfinite": "the value is not a finite number",
+    "status": "unknown status", "status_rating": "a failed or not-answered row with a rating",
+    "status_ok_missing": "status ok with the not-answered code", "label": "the label is not an option", "value_nonfinite": "the value is not a finite number",
     "value_scale": "the value is not on the scale", "clash": "the label and the value disagree",
     "prob_unmatched": "a probability column names no option", "prob_number": "a probability is not in [0, 1]",
     "prob_partial": "some option probabilities are empty", "prob_sum": "option probabilities do not sum to 1",
@@ -118,6 +121,16 @@ def fault_for(r: dict, rubric: Rubric, opts: SignalOptions, where: str) -> Fault
                  f"rater {_s(r['rid'])}, sample {r['sample']} also appears at {where} {r['r0']}",
                  "keep one rating per key, or number repeated draws with a 'sample' column.")
     codes = _codes(dim, opts)
+    if code == "status":
+        return f("status", f"status {_s(r['st_raw'])} is not one of ok, not_answered, failed",
+                 "use ok (a rating), not_answered, or failed (an LLM verdict that could not be parsed).")
+    if code == "status_rating":
+        return f("status", f"the row is marked {r['st']} but has a rating",
+                 "leave label, value and probabilities empty on a failed or not-answered row (keep the model's "
+                 "reply in 'raw' and the reason in 'error'), or set status ok.")
+    if code == "status_ok_missing":
+        return f("status", f"status is ok but the rating is the not-answered code {codes}",
+                 "set status not_answered, or give a rating.")
     if code == "label":
         return f("label", f"{_s(r['lab_raw'])} is not an option of dimension '{dim.name}'",
                  f"use one of {_allowed(dim)}" + (f", or the not-answered code {codes}" if codes else "") + ".")

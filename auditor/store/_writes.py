@@ -55,6 +55,7 @@ class LoadResult:
     n_replaced: int = 0
     n_unchanged: int = 0
     n_not_answered: int = 0
+    n_failed: int = 0
     batch_id: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -177,15 +178,15 @@ def write_prepared(store: Store, prep, *, source: str, rubric: str, model: str |
     inc, rat = f"_incoming_{tag}", f"_inc_raters_{tag}"
     con.execute(f"CREATE TEMP VIEW {inc} AS SELECT cid AS conversation_id, {sql_str(rubric)} AS rubric, "
                 f"dim AS dimension, rid AS rater_id, sample, task AS task_id, kind AS rater_kind, "
-                f"status, label, value, value_source, conf AS confidence, probs, NULL::VARCHAR AS raw, "
-                f"NULL::VARCHAR AS rationale, NULL::VARCHAR AS error, NULL::VARCHAR AS run_id, _row "
+                f"status, label, value, value_source, conf AS confidence, probs, _raw AS raw, "
+                f"_rationale AS rationale, _error AS error, NULL::VARCHAR AS run_id, _row "
                 f"FROM {prep.view}")
     con.execute(f"CREATE TEMP VIEW {rat} AS SELECT rid, k0, r0, {sql_str(model)} AS model, "
                 f"NULL::VARCHAR AS config_hash FROM {prep.raters}")
     try:
         with store.transaction():
             if prep.validated:
-                result.n_not_answered = prep.n_not_answered
+                result.n_not_answered, result.n_failed = prep.n_not_answered, prep.n_failed
                 _write_incoming(store, result, inc, rat, prep.convs, where=prep.where, replace=replace, kind=kind,
                                 sha256=sha256, rubric=rubric, options=options)
             else:
@@ -209,18 +210,19 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
     n = con.execute(
         f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
         f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
-        f"SELECT cid, ?, dim, rid, sample, status, label, value, value_source, conf, probs::JSON, NULL, NULL, "
-        f"NULL, NULL, ? FROM {prep.view} WHERE _code IS NULL", [rubric, result.batch_id]).fetchall()[0][0]
+        f"SELECT cid, ?, dim, rid, sample, status, label, value, value_source, conf, probs::JSON, _raw, _rationale, "
+        f"_error, NULL, ? FROM {prep.view} WHERE _code IS NULL", [rubric, result.batch_id]).fetchall()[0][0]
     if n != prep.n_expected:
         raise NeedsCheck                 # some rows failed a check
     # duplicates: sort the new rows by a hash of their key and compare neighbours
-    n_dup, n_na = con.execute(
-        "SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE na) FROM (SELECT h = lag(h) OVER (ORDER BY h) "
-        "AS d, na FROM (SELECT hash(conversation_id, dimension, rater_id, sample) AS h, status = 'not_answered' "
-        "AS na FROM signals WHERE batch_id = ?))", [result.batch_id]).fetchall()[0]
+    n_dup, n_na, n_failed = con.execute(
+        "SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE st = 'not_answered'), count(*) FILTER (WHERE "
+        "st = 'failed') FROM (SELECT h = lag(h) OVER (ORDER BY h) AS d, st FROM (SELECT hash(conversation_id, "
+        "dimension, rater_id, sample) AS h, status AS st FROM signals WHERE batch_id = ?))",
+        [result.batch_id]).fetchall()[0]
     if n_dup:
         raise NeedsCheck
-    result.n_inserted, result.n_not_answered = n, n_na
+    result.n_inserted, result.n_not_answered, result.n_failed = n, n_na, n_failed
     _insert_raters_conversations(con, rat, prep.convs, result.batch_id)
     _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
 
