@@ -8,8 +8,8 @@ from ..rubric import Dimension
 from ..stats._result import StatRow
 from ._consensus import consensus, leave_one_out
 
-__all__ = ["PairedInputs", "paired_inputs", "reference_scores", "llm_vs_reference", "human_ceiling", "humans_multirater",
-           "failed_as_wrong"]
+__all__ = ["PairedInputs", "paired_inputs", "reference_scores", "llm_vs_reference", "human_ceiling",
+           "humans_multirater", "failed_as_wrong"]
 
 
 class PairedInputs:

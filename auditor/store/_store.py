@@ -310,12 +310,37 @@ def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=No
     renormalize : divide option probabilities by their sum when it is not 1
     score : ``"expected"`` (sum of value x probability) or ``"argmax"`` for rows with probabilities only
     """
-    from ..ingest import SignalOptions, check_prepared, open_source, prepare_signals
-    from ._writes import NeedsCheck, register_rubric, write_prepared
+    from ..ingest import SignalOptions
 
     rub = self.rubric(rubric)
     opts = SignalOptions(rater_kind=rater_kind, rater_id=rater_id, mapping=dict(mapping or {}), wide=wide,
                          missing_code=missing_code, renormalize=renormalize, score=score, model=model)
+    with _ingest_settings(self):
+        return _ingest_signals_in(self, source, source_name, rub, opts, rubric, model, replace)
+
+
+# a bulk load keeps at most this much in memory (DuckDB spills the rest to the store's .tmp folder): a 32M-signal
+# file loads in ~1.2 GB instead of ~2.7 GB, at ~10% of the time
+INGEST_MEMORY_LIMIT = "1GB"
+
+
+@contextlib.contextmanager
+def _ingest_settings(store: Store):
+    if store.path == ":memory:":       # an in-memory store cannot spill what it holds
+        yield
+        return
+    old = store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    store.con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        store.con.execute(f"SET memory_limit = '{old}'")
+
+
+def _ingest_signals_in(self: Store, source, source_name, rub, opts, rubric, model, replace):
+    from ..ingest import check_prepared, open_source, prepare_signals
+    from ._writes import NeedsCheck, register_rubric, write_prepared
+
     src = open_source(self.con, source, source_name)
     try:
         prep = prepare_signals(self.con, src, rub, opts)

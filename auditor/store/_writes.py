@@ -207,11 +207,17 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
                    ).fetchall()[0][0]:
         raise NeedsCheck                 # stored signals of these raters: compare key by key
     result.batch_id = new_batch_id()
-    n = con.execute(
-        f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
-        f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
-        f"SELECT cid, ?, dim, rid, sample, status, label, value, value_source, conf, probs::JSON, _raw, _rationale, "
-        f"_error, NULL, ? FROM {prep.view} WHERE _code IS NULL", [rubric, result.batch_id]).fetchall()[0][0]
+    # the store's row order means nothing (every read orders), and not keeping it makes the insert ~6% cheaper
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        n = con.execute(
+            f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+            f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
+            f"SELECT cid, ?, dim, rid, sample, status, label, value, value_source, conf, probs::JSON, _raw, "
+            f"_rationale, _error, NULL, ? FROM {prep.view} WHERE _code IS NULL", [rubric, result.batch_id]
+        ).fetchall()[0][0]
+    finally:
+        con.execute("RESET preserve_insertion_order")
     if n != prep.n_expected:
         raise NeedsCheck                 # some rows failed a check
     # duplicates: sort the new rows by a hash of their key and compare neighbours
