@@ -8,13 +8,24 @@ import math
 import sys
 from typing import Any, Callable
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..errors import AuditorError
+
+
+class _LazyPandas:
+    """``pd`` for the CLI modules: pandas is imported on first use, not when `auditor --help` starts."""
+
+    def __getattr__(self, name: str):
+        import pandas
+
+        return getattr(pandas, name)
+
+
+pd = _LazyPandas()
 
 def _width() -> int | None:
     """Terminal width when printing to a terminal; a roomier 140 columns when piped (rich's default is 80)."""
@@ -88,6 +99,49 @@ def _clean(v: Any) -> Any:
 
 def records(df: pd.DataFrame) -> list[dict]:
     return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+class PendingAudit:
+    """A computed audit to record once the read-only store is closed; ``reused``: the stored audit's id instead."""
+
+    def __init__(self, rows=None, opts=None, fp=None, seconds=None, command=None, reused=None):
+        self.rows, self.opts, self.fp, self.seconds, self.command, self.reused = rows, opts, fp, seconds, command, reused
+
+
+def stored_or_computed(ctx: typer.Context, opts, *, fresh: bool, command: str, store=None, quiet: bool = False):
+    """The audit rows for ``opts``: a stored audit of the same options on the same data (unless ``fresh``), else
+    computed now. Returns (rows, pending): pass ``pending`` to :func:`record_audit` after closing ``store``. Says on
+    stderr when it reuses one (unless ``quiet``: --json / --csv output carries ``stored_audit`` instead)."""
+    from ..audit import find_audit
+    from ..audit._stored import timed_audit
+
+    if not fresh:
+        hit = find_audit(store, opts)
+        if hit is not None:
+            if not quiet:
+                err_console.print(f"reusing stored audit {hit.audit_id} of {str(hit.created_at)[:19]} (same "
+                                  "options, same data; --fresh recomputes)", highlight=False, markup=False)
+            return hit.rows, PendingAudit(reused=hit.audit_id)
+    rows, fp, seconds = timed_audit(store, opts)
+    return rows, PendingAudit(rows, opts, fp, seconds, command)
+
+
+def record_audit(ctx: typer.Context, pending) -> None:
+    """Store a computed audit (history, and reuse by report / compare). A store this process cannot write (held by
+    `auditor serve`, a read-only file) keeps its data; the audit is then just not recorded, and we say so."""
+    if pending is None or pending.reused:
+        return
+    from ..audit import save_audit
+    from ..store import Store
+
+    try:
+        with Store(db_path(ctx), lock_wait=0) as store:
+            pending.reused = None
+            save_audit(store, pending.rows, pending.opts, pending.fp, seconds=pending.seconds,
+                       command=pending.command)
+    except Exception as e:  # noqa: BLE001 - recording is a convenience; the audit itself succeeded
+        err_console.print(f"note: this audit was not recorded in the store ({str(e).splitlines()[0][:160]})",
+                          highlight=False, markup=False)
 
 
 def print_json(payload: dict) -> None:

@@ -6,18 +6,22 @@ import json
 import math
 import sys
 
-import pandas as pd
 import typer
 
 from ..errors import AuditorError
-from ._common import CSV_OPT, JSON_OPT, console, emit, err_console, handle_errors, open_store, records
+from ._common import (pd, CSV_OPT, JSON_OPT, console, emit, err_console, handle_errors, open_store, record_audit, records,
+                      stored_or_computed)
 
 HEADLINE = ["krippendorff_alpha", "weighted_kappa_quadratic", "spearman", "mae", "mean_diff", "leniency_rate",
             "eval_score", "outcome_ece"]
 
 
 def register(app: typer.Typer) -> None:
-    app.command("audit")(audit_cmd)
+    group = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                        help="Audit every LLM rater against humans (`auditor audit history`: past audits).")
+    group.callback()(audit_cmd)
+    group.command("history")(history_cmd)
+    app.add_typer(group, name="audit")
 
 
 def _parse_gates(items: list[str] | None, flag: str) -> list[tuple[str, float]]:
@@ -109,8 +113,12 @@ def audit_cmd(ctx: typer.Context,
               fail_over: list[str] = typer.Option(None, "--fail-over",
                                                   help="STAT=VALUE: exit 1 if an audited rater is above (errors)."),
               as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
-    """Audit every LLM rater against humans: agreement, bias, ceiling, per dimension and overall."""
-    from ..audit import AuditOptions, audit
+    """Audit every LLM rater against humans: agreement, bias, ceiling, per dimension and overall.
+
+    Every audit is recorded in the store (`auditor audit history`); `report` and `compare` reuse it."""
+    if ctx.invoked_subcommand:
+        return
+    from ..audit import AuditOptions
 
     if ci not in ("percentile", "bca"):
         raise AuditorError(f"--ci {ci!r}: use percentile or bca")
@@ -129,6 +137,7 @@ def audit_cmd(ctx: typer.Context,
                         dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
                         ci_method=ci, threads=threads, failed=failed, extra={"alt_test_epsilon": alt_test_epsilon,
                                                             **({"difficulty_file": difficulty} if difficulty else {})})
+    pending = None
     with open_store(ctx, read_only=True) as store:
         if campaign:
             from ..campaign import campaign_audit
@@ -139,7 +148,8 @@ def audit_cmd(ctx: typer.Context,
                                    "annotators on the same items, or an LLM rater on answered items. Fix: wait for "
                                    "more answers (`auditor annotate show " + campaign + "` shows progress).")
         else:
-            df = audit(store, opts)
+            df, pending = stored_or_computed(ctx, opts, fresh=True, command="audit", store=store)
+    record_audit(ctx, pending)
     if as_json:
         sys.stdout.write(json.dumps({"rows": records(df), "bootstrap": bootstrap, "seed": seed, "ci": ci},
                                     default=str) + "\n")
@@ -176,3 +186,20 @@ def demo_audit(store, *, bootstrap: int, seed: int, out: str) -> None:
         return
     paths = write_report(store, out, audit_rows=df, n_boot=bootstrap, seed=seed)
     console.print(f"report: {paths['html']}")
+
+
+@handle_errors
+def history_cmd(ctx: typer.Context,
+                rater: list[str] = typer.Option(None, "--rater", help="Only these rater(s)."),
+                statistic: list[str] = typer.Option(None, "--statistic", help="Only these statistic(s)."),
+                dimension: list[str] = typer.Option(None, "--dimension", help="Only these dimension(s)."),
+                as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
+    """Past audits stored here, newest first: each rater's values with intervals and judge config over time."""
+    from ..audit import audit_history
+
+    with open_store(ctx, read_only=True) as store:
+        df = audit_history(store, rater=rater or None, statistic=statistic or None, dimension=dimension or None)
+    if df.empty and not (as_json or as_csv):
+        raise AuditorError("no stored audit matches. Fix: run `auditor audit` (every run is recorded), or widen "
+                           "--rater / --statistic / --dimension.")
+    emit(df, as_json=as_json, as_csv=as_csv, title="Stored audits (newest first)")

@@ -6,11 +6,10 @@ import json
 import os
 import sys
 
-import pandas as pd
 import typer
 from rich.markup import escape
 
-from ._common import CSV_OPT, JSON_OPT, console, emit, err_console, handle_errors, open_store
+from ._common import pd, CSV_OPT, JSON_OPT, console, emit, err_console, handle_errors, open_store
 
 app = typer.Typer(help="Run LLM judges and simulator surveys (judge configs: YAML + a Jinja2 prompt) and report "
                        "their runs.", no_args_is_help=True)

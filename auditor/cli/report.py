@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from typing import Optional
 
-import pandas as pd
 import typer
 from rich.markup import escape
 
 from ..errors import AuditorError
-from ._common import CSV_OPT, JSON_OPT, console, emit, handle_errors, open_store, print_json
+from ._common import (pd, CSV_OPT, JSON_OPT, console, emit, handle_errors, open_store, print_json, record_audit,
+                      stored_or_computed)
 
 # columns of the compare table (all columns, with intervals, are in --json / --csv)
 TABLE_COLUMNS = ["rater", "kind", "design", "eval", "alpha", "kappa_w", "mean_bias", "leniency", "ece", "outcome_ece",
                  "alt_test_win", "n", "cost_per_1k", "seconds_per_1k"]
 DIFF_TABLE = ["dimension", "statistic", "A", "B", "A - B", "95% CI", "n", "reading"]
+
+
+FRESH_OPT = typer.Option(False, "--fresh", help="Recompute the audit even if one with the same options on the same "
+                                                "data is stored.")
 
 
 def register(app: typer.Typer) -> None:
@@ -55,14 +59,13 @@ def report_cmd(ctx: typer.Context,
                rubric: str = RUBRIC_OPT,
                dimension: list[str] = typer.Option(None, "--dimension", help="Only these dimension(s)."),
                bootstrap: int = BOOTSTRAP_OPT, seed: int = SEED_OPT, ci: str = CI_OPT,
-               difficulty: str = DIFFICULTY_OPT, as_json: bool = JSON_OPT):
+               difficulty: str = DIFFICULTY_OPT, fresh: bool = FRESH_OPT, as_json: bool = JSON_OPT):
     """Write a self-contained HTML agreement report (plus NAME.md and NAME.json with the same numbers).
 
     It holds a verdict card per LLM rater, per-dimension agreement next to the human ceiling, the leaderboard,
     bias / distribution / confusion / calibration plots, the largest disagreements with conversation excerpts,
     and the data's provenance. No scripts and no network: open it anywhere, or attach it to a review.
     """
-    from ..audit import audit
     from ..report import report_paths, write_report
 
     report_paths(out)                       # a wrong --out fails now, not after the audit
@@ -71,11 +74,12 @@ def report_cmd(ctx: typer.Context,
     opts = _options(design=design, llm=llm, reference=reference, rubric=rubric, dimension=dimension,
                     bootstrap=bootstrap, seed=seed, ci=ci, difficulty=difficulty)
     with open_store(ctx, read_only=True) as store:
-        rows = audit(store, opts)
+        rows, pending = stored_or_computed(ctx, opts, fresh=fresh, command="report", store=store, quiet=as_json)
         paths = write_report(store, out, audit_rows=rows, options=opts, top=top, title=title,
                              difficulty_file=difficulty)
+    record_audit(ctx, pending)
     if as_json:
-        print_json({"report": paths})
+        print_json({"report": paths, "stored_audit": pending.reused})
         return
     console.print(f"report: {escape(paths['html'])}", highlight=False)
     console.print(f"  also: {escape(paths['md'])}, {escape(paths['json'])}", highlight=False)
@@ -141,7 +145,8 @@ def compare_cmd(ctx: typer.Context,
                                                          "mae, mean_diff)."),
                 design: str = DESIGN_OPT, llm: list[str] = LLM_OPT, reference: str = REFERENCE_OPT,
                 rubric: str = RUBRIC_OPT, bootstrap: int = BOOTSTRAP_OPT, seed: int = SEED_OPT, ci: str = CI_OPT,
-                difficulty: str = DIFFICULTY_OPT, as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
+                difficulty: str = DIFFICULTY_OPT, fresh: bool = FRESH_OPT, as_json: bool = JSON_OPT,
+                as_csv: bool = CSV_OPT):
     """Leaderboard of every LLM rater (judges and simulators): Eval, α, κw, bias, leniency, ECE, alt-test, cost.
 
     Sort by any column with --sort; compare two raters on the same conversations with --vs A B.
@@ -174,17 +179,17 @@ def compare_cmd(ctx: typer.Context,
         return
     opts = _options(design=design, llm=llm, reference=reference, rubric=rubric, dimension=None,
                     bootstrap=bootstrap, seed=seed, ci=ci, difficulty=difficulty)
-    from ..audit import audit
-
     with open_store(ctx, read_only=True) as store:
-        rows = audit(store, opts)
+        rows, pending = stored_or_computed(ctx, opts, fresh=fresh, command="compare", store=store,
+                                           quiet=as_json or as_csv)
         board = leaderboard(store, rows, dimension=dimension)
+    record_audit(ctx, pending)
     if board.empty:
         raise AuditorError("no LLM rater to compare. Fix: ingest LLM signals (--rater-kind judge|simulator) or run "
                            "`auditor judge run CONFIG`.")
     board = sort_leaderboard(board, sort, reverse=reverse)
     extra = {"sort": sort or ("eval" if board["eval"].notna().any() else "alpha"), "dimension": dimension,
-             "bootstrap": bootstrap, "seed": seed, "ci": ci}
+             "bootstrap": bootstrap, "seed": seed, "ci": ci, "stored_audit": pending.reused}
     if as_json or as_csv:
         emit(board, as_json=as_json, as_csv=as_csv, key="leaderboard", extra=extra)
         return

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import sys
 
-import pandas as pd
 import typer
 from rich.markup import escape
 
-from ..rubric import builtin_rubric_names, load_rubric
-from ._common import CSV_OPT, JSON_OPT, console, emit, handle_errors
+from ._common import pd, CSV_OPT, JSON_OPT, console, emit, handle_errors
 
 app = typer.Typer(help="List, show and validate rubrics (YAML files of dimensions and options).",
                   no_args_is_help=True)
@@ -30,6 +28,8 @@ def _stored(ctx: typer.Context):
 @handle_errors
 def list_(ctx: typer.Context, as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
     """List the built-in rubrics and those stored in the store (usable by name)."""
+    from ..rubric import builtin_rubric_names, load_rubric
+
     rows = []
     builtin = builtin_rubric_names()
     for n in builtin:
@@ -59,6 +59,8 @@ def show(ctx: typer.Context,
          rubric: str = typer.Argument(..., help="Rubric name (built-in or stored) or path to a rubric YAML file."),
          as_json: bool = JSON_OPT):
     """Show a rubric's dimensions and options."""
+    from ..rubric import load_rubric
+
     store = _stored(ctx)
     if store is not None:
         with store:
@@ -81,6 +83,8 @@ def show(ctx: typer.Context,
 @handle_errors
 def validate(path: str = typer.Argument(..., help="Rubric YAML file to check."), as_json: bool = JSON_OPT):
     """Check a rubric file; prints what is wrong (file, field, fix) or a summary."""
+    from ..rubric import load_rubric
+
     r = load_rubric(path)
     if as_json:
         sys.stdout.write(json.dumps({"path": path, "ok": True, "rubric": r.name, "version": r.version,
