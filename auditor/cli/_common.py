@@ -105,7 +105,8 @@ class PendingAudit:
     """A computed audit to record once the read-only store is closed; ``reused``: the stored audit's id instead."""
 
     def __init__(self, rows=None, opts=None, fp=None, seconds=None, command=None, reused=None):
-        self.rows, self.opts, self.fp, self.seconds, self.command, self.reused = rows, opts, fp, seconds, command, reused
+        self.rows, self.opts, self.fp, self.seconds = rows, opts, fp, seconds
+        self.command, self.reused = command, reused
 
 
 def stored_or_computed(ctx: typer.Context, opts, *, fresh: bool, command: str, store=None, quiet: bool = False):

@@ -9,8 +9,8 @@ import sys
 import typer
 
 from ..errors import AuditorError
-from ._common import (pd, CSV_OPT, JSON_OPT, console, emit, err_console, handle_errors, open_store, record_audit, records,
-                      stored_or_computed)
+from ._common import (CSV_OPT, JSON_OPT, console, emit, err_console, handle_errors, open_store, pd, record_audit,
+                      records, stored_or_computed)
 
 HEADLINE = ["krippendorff_alpha", "weighted_kappa_quadratic", "spearman", "mae", "mean_diff", "leniency_rate",
             "eval_score", "outcome_ece"]
