@@ -221,13 +221,14 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
     if n != prep.n_expected:
         raise NeedsCheck                 # some rows failed a check
     # duplicates: sort the new rows by a hash of their key and compare neighbours
-    n_dup, n_na, n_failed = con.execute(
-        "SELECT count(*) FILTER (WHERE d), count(*) FILTER (WHERE st = 'not_answered'), count(*) FILTER (WHERE "
-        "st = 'failed') FROM (SELECT h = lag(h) OVER (ORDER BY h) AS d, st FROM (SELECT hash(conversation_id, "
-        "dimension, rater_id, sample) AS h, status AS st FROM signals WHERE batch_id = ?))",
-        [result.batch_id]).fetchall()[0]
+    n_dup = con.execute(
+        "SELECT count(*) FROM (SELECT h = lag(h) OVER (ORDER BY h) AS d FROM (SELECT hash(conversation_id, "
+        "dimension, rater_id, sample) AS h FROM signals WHERE batch_id = ?)) WHERE d", [result.batch_id]
+    ).fetchall()[0][0]
     if n_dup:
         raise NeedsCheck
+    n_na, n_failed = con.execute("SELECT count(*) FILTER (WHERE status = 'not_answered'), count(*) FILTER (WHERE "
+                                 "status = 'failed') FROM signals WHERE batch_id = ?", [result.batch_id]).fetchall()[0]
     result.n_inserted, result.n_not_answered, result.n_failed = n, n_na, n_failed
     _insert_raters_conversations(con, rat, prep.convs, result.batch_id)
     _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
