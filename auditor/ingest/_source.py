@@ -101,9 +101,8 @@ def open_source(con, source, source_name: str | None = None) -> Source:
     if fmt == "parquet":
         return _parquet(con, p, spath)
     if fmt in ("csv", "tsv"):
-        data = p.read_bytes()
         sep = "," if fmt == "csv" else "\t"
-        src = _delimited(con, p, spath, data, sep)
+        src = _delimited(con, p, spath, _scan(p), sep)
         if src is not None:
             return src
         src = _from_frame(con, read_table(p))
@@ -141,14 +140,37 @@ def _header(text: str, sep: str) -> list[str] | None:
     return [c.strip() for c in recs[0]] if recs else None
 
 
-def _delimited(con, p: Path, spath: str, data: bytes, sep: str) -> Source | None:
+@dataclass
+class _Scan:
+    sha256: str
+    head: bytes              # the first line (without a UTF-8 byte-order mark), or b"" when there is no newline
+    plain: bool              # no UTF-16 byte-order mark and no NUL byte anywhere
+
+
+def _scan(p: Path, chunk: int = 1 << 22) -> _Scan:
+    """One streaming pass: the file's sha256, its first line, and whether DuckDB's reader may read it."""
+    h, start, head, plain, first_block = hashlib.sha256(), b"", None, True, True
+    with open(p, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+            if first_block:
+                plain, first_block = not block.startswith((b"\xff\xfe", b"\xfe\xff")), False
+            plain = plain and b"\x00" not in block
+            if head is None and len(start) < (1 << 24):       # a header line longer than 16 MB: the Python reader
+                start += block
+                data = start[3:] if start.startswith(b"\xef\xbb\xbf") else start
+                i = data.find(b"\n")
+                if i >= 0:
+                    head = data[:i]
+    return _Scan(h.hexdigest(), head or b"", plain)
+
+
+def _delimited(con, p: Path, spath: str, scan: _Scan, sep: str) -> Source | None:
     """DuckDB's CSV reader for a plain UTF-8 file; None to let the Python reader say what is wrong (or read it)."""
-    sha = hashlib.sha256(data).hexdigest()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data or b"\n" not in data:
+    sha = scan.sha256
+    if not scan.plain or not scan.head:
         return None
-    first = data[: data.find(b"\n")].rstrip(b"\r")
+    first = scan.head.rstrip(b"\r")
     try:
         line = first.decode("utf-8")
     except UnicodeDecodeError:
