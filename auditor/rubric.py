@@ -13,14 +13,13 @@ import json
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ._yaml import load_yaml
 from .errors import RubricError
 
 __all__ = ["Option", "Dimension", "Rubric", "load_rubric", "builtin_rubric_names", "builtin_rubric_dir"]
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 Level = Literal["binary", "nominal", "ordinal", "interval", "ratio"]
 
@@ -169,11 +168,13 @@ def _load_rubric_file(path: str, mtime_ns: int, size: int) -> Rubric:
     """Parse and validate one rubric file; cached by path, modification time and size (rubrics are frozen)."""
     p = Path(path)
     try:
-        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
+        data = load_yaml(p.read_text(encoding="utf-8"), str(p))
     except OSError as e:
         raise RubricError(f"{p}: cannot be read ({e.strerror or e}). Fix: check the file's permissions.") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise RubricError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from None
+    except UnicodeDecodeError:
+        raise RubricError(f"{p}: not UTF-8 text. Fix: save the rubric as UTF-8.") from None
+    except ValueError as e:
+        raise RubricError(str(e)) from None
     if not isinstance(data, dict):
         raise RubricError(f"{p}: a rubric must be a YAML mapping with name, version, dimensions")
     try:

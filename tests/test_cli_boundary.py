@@ -160,3 +160,25 @@ def test_rater_and_gate_mistakes_say_what_to_use(db):
     r = run_cli(db, "audit", "--dimension", "Q0", "--statistic", "krippendorff_alpha", "--bootstrap", "0",
                 "--fail-under", "krippendorff_alpha=0.5")
     assert r.returncode == 1 and "krippendorff_alpha = -0.2097 < 0.5" in r.stderr
+
+
+def test_yaml_alias_bomb_and_broken_yaml_are_one_line_with_a_fix(tmp_path):
+    """A "billion laughs" rubric or judge config is refused at its first alias, before it can expand."""
+    from auditor import load_rubric
+    from auditor.errors import ConfigError, RubricError
+    from auditor.judge import load_judge
+
+    bomb = "\n".join(["name: bomb", 'version: "1"', 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+                     + [f"{c}: &{c} [{', '.join(['*' + p] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+                     + ["dimensions: [*i]"]) + "\n"
+    for name, load, err in (("r.yaml", load_rubric, RubricError), ("j.yaml", load_judge, ConfigError)):
+        f = tmp_path / name
+        f.write_text(bomb)
+        with pytest.raises(err) as info:
+            load(f)
+        msg = str(info.value)
+        assert "line 4: YAML aliases (*name) are not accepted" in msg and "Fix:" in msg and "\n" not in msg
+        f.write_text("name: x\n  bad: [\n")
+        with pytest.raises(err) as info:
+            load(f)
+        assert "line 2: not valid YAML" in str(info.value) and "Fix:" in str(info.value)

@@ -135,3 +135,21 @@ def test_parquet_faults_and_nested_cells(store, tmp_path):
         store.ingest_signals(str(f), rubric="llm_rubric")
     assert [(x.row, x.field) for x in info.value.faults] == [(1, "sample"), (3, "sample")]
     assert "not a single value" in info.value.faults[0].problem
+
+
+def test_parquet_float_ids_read_as_csv_does_and_booleans_are_no_rating(store, tmp_path):
+    """Issue 17's silent acceptances: a Parquet float id 901.0 is stored as "901" (what the CSV of the same data
+    gives), and a boolean label is refused instead of becoming option '1'."""
+    f = tmp_path / "f.parquet"
+    pd.DataFrame({"conversation_id": [901.0, 902.0], "dimension": ["Q0", "Q0"], "rater_id": ["h1", "h1"],
+                  "rater_kind": ["human", "human"], "label": [1.0, 2.0]}).to_parquet(f)
+    store.ingest_signals(str(f), rubric="llm_rubric")
+    got = store.con.execute("SELECT conversation_id, label FROM signals WHERE conversation_id LIKE '90%' ORDER BY 1"
+                            ).fetchall()
+    assert got == [("901", "1"), ("902", "2")]
+    b = tmp_path / "b.parquet"
+    pd.DataFrame({"conversation_id": ["x1"], "dimension": ["Q0"], "rater_id": ["h1"], "rater_kind": ["human"],
+                  "label": [True]}).to_parquet(b)
+    with pytest.raises(IngestError) as info:
+        store.ingest_signals(str(b), rubric="llm_rubric")
+    assert "'True' is not an option of dimension 'Q0'" in str(info.value)

@@ -152,3 +152,24 @@ def test_killed_run_resumes_with_nothing_lost_and_nothing_paid_twice(tmp_path, f
     assert statuses == ["interrupted", "finished"]   # a killed run is closed as interrupted by the next run
     _no_secret(out, err, out2, err2)
     _store_bytes_have_no_secret(db)
+
+
+def test_nothing_to_judge_is_an_error_and_writes_nothing(tmp_path):
+    """An empty store, a --where that matches nothing and --limit 0 end in one line and exit 1, and leave no judge
+    config or rater behind (the check runs before anything is written; no request is made: the URL is dead)."""
+    empty = tmp_path / "empty.duckdb"
+    Store(empty).close()
+    cfg = write_config(tmp_path, "http://127.0.0.1:9/v1")
+    r = _cli("--db", empty, "judge", "run", cfg, "-q")
+    assert r.exit_code == 1 and "no conversation to judge" in r.output and "auditor ingest conversations" in r.output
+    db = make_store(tmp_path / "s.duckdb", n=3)
+    r = _cli("--db", db, "judge", "run", cfg, "-q", "--where", "task_id = 'no-such-task'")
+    assert r.exit_code == 1 and "matched no conversation" in r.output
+    r = _cli("--db", db, "judge", "run", cfg, "-q", "--where", "no_such_column = 1")
+    assert r.exit_code == 1 and "--where" in r.output
+    r = _cli("--db", db, "judge", "run", cfg, "-q", "--limit", "0")
+    assert r.exit_code == 1 and "--limit 0" in r.output
+    for path in (empty, db):
+        with Store(path, read_only=True) as s:
+            assert s.con.execute("SELECT (SELECT count(*) FROM judge_configs) + (SELECT count(*) FROM runs) + "
+                                 "(SELECT count(*) FROM raters)").fetchall()[0][0] == 0

@@ -158,6 +158,10 @@ def audit_cmd(ctx: typer.Context,
     else:
         emit(headline_table(df), as_json=False, as_csv=False,
              title=f"Audit ({bootstrap} bootstrap resamples, seed {seed}; all rows: --json)")
+        if not df.empty and df["rater"].isin(["human_loo", "humans"]).all():
+            err_console.print("note: no LLM rater in the store, so these rows are the humans' own agreement (the "
+                              "ceiling). Fix: ingest LLM signals (--rater-kind judge|simulator) or run `auditor judge "
+                              "run CONFIG`.", highlight=False, markup=False, soft_wrap=True)
     failures = gate_failures(df, under, over)
     if failures:
         for f in failures:

@@ -184,8 +184,9 @@ def compare_cmd(ctx: typer.Context,
                                            quiet=as_json or as_csv)
         board = leaderboard(store, rows, dimension=dimension)
     record_audit(ctx, pending)
-    if board.empty:
-        raise AuditorError("no LLM rater to compare. Fix: ingest LLM signals (--rater-kind judge|simulator) or run "
+    if board.empty or not (board["kind"] != "human").any():
+        raise AuditorError("no LLM rater to compare: the store holds human ratings only (`auditor audit` shows their "
+                           "agreement). Fix: ingest LLM signals (--rater-kind judge|simulator) or run "
                            "`auditor judge run CONFIG`.")
     board = sort_leaderboard(board, sort, reverse=reverse)
     extra = {"sort": sort or ("eval" if board["eval"].notna().any() else "alpha"), "dimension": dimension,

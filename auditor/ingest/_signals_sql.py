@@ -1,10 +1,12 @@
 """Validate and normalise a signals table inside DuckDB: set-based checks, every fault of the file in one error.
 
-:func:`prepare_signals` builds views over a :class:`~auditor.ingest._source.Source`: ``_sig_j`` (the cells read as
-text/numbers, joined to the rubric's dimensions), then ``_sig_f`` (labels and values resolved against the options,
-probabilities scored, and ``_code``: the first check a row fails, in the order of the checks below). Nothing is
-read into Python but the faulty rows it reports. The rules are those of :mod:`auditor.ingest.signals`.
-"""
+:func:`prepare_signals` builds views over a :class:`~auditor.ingest._source.Source` and reads it once for the
+file's raters and conversations: ``_sig_j`` (the cells read as text/numbers, joined to the rubric's dimensions),
+then ``_sig_f`` (labels and values resolved against the options, probabilities scored, and ``_code``: the first
+check a row fails, in the order of :mod:`auditor.ingest.signals`). The store then inserts the rows whose ``_code``
+is empty in one pass and checks the counts and duplicate keys afterwards (:func:`auditor.store.write_prepared`);
+only when something is off does :func:`check_prepared` run every check and name the faults. Nothing is read into
+Python but the faulty rows it reports."""
 
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ CANONICAL = {"conversation_id", "rater_id", "rater_kind", "task_id", "sample", "
 
 @dataclass
 class Prepared:
-    """Validated, normalised signals: ``view`` (one row per signal), ``raters`` (rid, kind, first row) and
-    ``convs`` (cid, first task) tables, and the notes to show."""
+    """Normalised signals of one file: ``view`` (one row per signal, with ``_code``), the file's ``raters`` (rid,
+    kind, first row) and ``convs`` (cid, first task) tables, and the notes to show. ``validated`` once
+    :func:`check_prepared` found no fault."""
 
     view: str
     raters: str

@@ -2,7 +2,8 @@
 
 A column arrives as text (CSV, JSON) or typed (Parquet, a DataFrame). Each expression gives the same answer for
 both: ``raw`` is ``str(cell)`` (for error messages), ``text`` the stripped text or NULL when blank, ``label`` the
-text of a label cell (a whole float ``3.0`` reads as ``"3"``), ``num`` the number or NULL, ``nonscalar`` the type
+text of a label cell (a whole float ``3.0`` reads as ``"3"``, and so does ``text``), ``num`` the number or NULL
+(never for a boolean), ``nonscalar`` the type
 name of a cell that holds an object or a list (``dict``, ``list``, ``ndarray``) or NULL.
 """
 
@@ -73,8 +74,11 @@ class Col:
         return f"CAST({q} AS VARCHAR)"
 
     def text(self) -> str:
-        """Stripped text, NULL when blank."""
-        if self.kind in ("int", "float", "decimal", "bool"):
+        """Stripped text, NULL when blank. A whole float reads as an integer (Parquet's float id ``901.0`` is the
+        CSV's ``901``)."""
+        if self.kind == "float":
+            return self.label()
+        if self.kind in ("int", "decimal", "bool"):
             return self.raw()
         r = self.raw()
         # trim only what starts or ends in whitespace or a control character (testing the first and last
@@ -90,8 +94,10 @@ class Col:
 
     def num(self) -> str:
         q, k = self.q, self.kind
-        if k in ("int", "decimal", "bool"):
+        if k in ("int", "decimal"):
             return f"CAST({q} AS DOUBLE)"
+        if k == "bool":                  # true / false is no number on a rating scale (it would read as option 1)
+            return "CAST(NULL AS DOUBLE)"
         if k == "float":
             return f"(CASE WHEN isnan({q}) THEN NULL ELSE CAST({q} AS DOUBLE) END)"
         if k == "nested":

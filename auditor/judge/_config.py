@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .._yaml import load_yaml
 from ..errors import ConfigError, RubricError
 from ..rubric import Rubric, load_rubric
 
@@ -200,9 +200,11 @@ def load_judge(path: str | Path, *, env: Mapping[str, str] | None = None) -> Jud
         raise ConfigError(f"{p}: judge config file not found. Fix: pass the path of a YAML file like "
                           "examples/judges/llm_rubric_judge.yaml.")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from None
+        data = load_yaml(p.read_text(encoding="utf-8"), str(p))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text. Fix: save the config as UTF-8.") from None
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a judge config must be a YAML mapping (name, model, rubric, prompt, ...)")
     secret = sorted(k for k in data if str(k).lower() in _SECRET_FIELDS)

@@ -176,6 +176,19 @@ def _make_client(judge: Judge, api_key: str, concurrency: int):
                               http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout))
 
 
+def _nothing_to_judge(where: str | None, limit: int | None, n_without_messages: int) -> str:
+    if limit == 0:
+        return "--limit 0 selects no conversation. Fix: give a positive --limit, or leave it out."
+    if where:
+        return (f"--where {where!r} matched no conversation with messages. Fix: loosen the filter (`auditor sql "
+                "\"SELECT conversation_id, task_id, user_kind FROM conversations LIMIT 5\"` shows what is there).")
+    without = (f" ({n_without_messages} conversation(s) have no messages: they were created by a signals load)"
+               if n_without_messages else "")
+    return (f"no conversation to judge: the store has no conversation with messages{without}. Fix: load them with "
+            "`auditor ingest conversations FILE` (messages as a JSON list of {role, content}) or `auditor ingest "
+            "tau-bench RESULTS.json`.")
+
+
 async def run_judge_async(store, judge: Judge, *, where: str | None = None, limit: int | None = None,
                           concurrency: int | None = None, env: Mapping[str, str] | None = None,
                           progress: Callable[[Progress], None] | None = None, backoff_base_s: float = 0.5,
@@ -187,13 +200,16 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
     k = concurrency or judge.config.concurrency
     if k < 1:
         raise AuditorError(f"--concurrency {k}: must be >= 1")
-    save_judge(store, judge)
+    # plan and check before anything is written: a rejected --where or an empty selection leaves the store as it was
     plan = plan_items(store, judge, samples=judge.config.samples, where=where, limit=limit)
+    if plan.n_planned == 0:
+        raise AuditorError(_nothing_to_judge(where, limit, plan.n_without_messages))
     renderer = PromptRenderer(judge.prompt_text, judge.rubric, judge.role, judge.prompt_path)
     first_messages = None
     if plan.items:       # a template that fails for the first conversation fails for all: say so before any request
         first = plan.items[0]
         first_messages = renderer.render(first.conversation, first.sample)
+    save_judge(store, judge)
     api_key = judge.api_key(env) if plan.items and client is None else None
     run_id = start_run(store, judge, plan, metadata={"where": where, "limit": limit, "concurrency": k})
     result = RunResult(run_id, judge.rater_id, judge.config_hash, "finished", plan.n_planned, plan.n_cached, 0, 0,
