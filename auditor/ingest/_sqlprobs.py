@@ -77,7 +77,7 @@ class ProbSQL:
 
     def scored_exprs(self) -> str:
         if not self.by_dim:
-            return "NULL::VARCHAR AS _pjson, NULL::DOUBLE AS _pexp, NULL::VARCHAR AS _pam"
+            return "NULL::VARCHAR AS _pjson, NULL::DOUBLE AS _pexp, NULL::VARCHAR AS _pam, NULL::DOUBLE AS _pamv"
         t = "(CASE WHEN _tot > 0 THEN _tot ELSE 1.0 END)"
         p = lambda k: f"coalesce(_p{k} / {t}, 0.0)"
 
@@ -90,29 +90,35 @@ class ProbSQL:
             vals = self.dims[d].label_to_value()
             return "(" + " + ".join(f"{p(k)} * {float(vals[lab])!r}" for lab, k in self.by_dim[d].items()) + ")"
 
-        def argmax(d):
+        def argmax(d, as_value=False):
+            """The first option with the largest probability (numpy's argmax), as its label or its value. The
+            value is its own expression: a simple ``CASE _pam WHEN ...`` would copy the whole argmax expression
+            into every arm when DuckDB merges the stages, and planning then takes seconds."""
+            vals = self.dims[d].label_to_value()
+            out = (lambda lab: repr(float(vals[lab]))) if as_value else sql_str
             items = list(self.by_dim[d].items())
             if len(items) == 1:
-                return sql_str(items[0][0])
+                return out(items[0][0])
             arms = []
             for i, (lab, k) in enumerate(items[:-1]):
                 rest = [p(k2) for _, k2 in items[i + 1:]]
-                arms.append(f"WHEN {' AND '.join(f'{p(k)} >= {r}' for r in rest)} THEN {sql_str(lab)}")
-            return "CASE " + " ".join(arms) + f" ELSE {sql_str(items[-1][0])} END"
+                arms.append(f"WHEN {' AND '.join(f'{p(k)} >= {r}' for r in rest)} THEN {out(lab)}")
+            return "CASE " + " ".join(arms) + f" ELSE {out(items[-1][0])} END"
 
         has = lambda f: (lambda d: f(d) if d in self.by_dim else None)
-        return (f"{self._case(has(js))} AS _pjson, {self._case(has(expected))} AS _pexp, "
-                f"{self._case(has(argmax))} AS _pam")
+        am, amv = has(argmax), has(lambda d: argmax(d, as_value=True))
+        if self.opts.score != "argmax":
+            return (f"{self._case(has(js))} AS _pjson, {self._case(has(expected))} AS _pexp, "
+                    f"NULL::VARCHAR AS _pam, NULL::DOUBLE AS _pamv")
+        return (f"{self._case(has(js))} AS _pjson, NULL::DOUBLE AS _pexp, {self._case(am)} AS _pam, "
+                f"{self._case(amv)} AS _pamv")
 
     def outputs(self) -> tuple[str, str, str]:
         """(label, value, value_source) of a row rated by its probabilities only."""
         if not self.by_dim:
             return "NULL", "NULL", "NULL"
         if self.opts.score == "argmax":
-            val = self._case(lambda d: "CASE _pam " + " ".join(
-                f"WHEN {sql_str(lab)} THEN {float(v)!r}" for lab, v in self.dims[d].label_to_value().items())
-                + " END" if d in self.by_dim else None)
-            return "_pam", val, "'argmax'"
+            return "_pam", "_pamv", "'argmax'"
         return "NULL", "_pexp", "'expected'"
 
     def notes(self, con, view: str) -> list[str]:
