@@ -153,3 +153,14 @@ def test_parquet_float_ids_read_as_csv_does_and_booleans_are_no_rating(store, tm
     with pytest.raises(IngestError) as info:
         store.ingest_signals(str(b), rubric="llm_rubric")
     assert "'True' is not an option of dimension 'Q0'" in str(info.value)
+
+
+def test_semicolon_file_with_quoted_header_and_its_header_faults(store, tmp_path):
+    f = tmp_path / "q.csv"
+    f.write_text('"conversation_id";"dimension";"rater_id";"rater_kind";"label"\n"c2";"Q0";"h1";"human";"3"\n')
+    assert store.ingest_signals(str(f), rubric="llm_rubric").n_inserted == 1
+    d = tmp_path / "d.csv"
+    d.write_text("conversation_id;dimension;dimension;rater_kind;label\nc3;Q0;h1;human;3\n")
+    with pytest.raises(IngestError) as info:
+        store.ingest_signals(str(d), rubric="llm_rubric")
+    assert "line 1, field 'dimension': the header repeats column(s) dimension" in str(info.value)

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import IngestError
-from ._read import FORMATS, RawTable, _csv_records, read_table
+from ._read import FORMATS, RawTable, _csv_records, read_table, short_list
 
 __all__ = ["Source", "open_source", "quote_ident"]
 
@@ -184,12 +184,17 @@ def _delimited(con, p: Path, spath: str, scan: _Scan, sep: str) -> Source | None
             notes.append(f"the header has no {DELIMITERS[sep]} but {DELIMITERS[other]}s: read as "
                          f"{DELIMITERS[other]}-separated")
             sep, names = other, _header(line, other)
-    # one column (blank lines are rows there), an odd header, or quotes in the header: the Python reader decides
-    if (names is None or len(names) < 2 or len(set(names)) != len(names) or "" in names or '"' in line):
-        if notes:
-            raise IngestError(spath, f"the header line names one column and uses {DELIMITERS[sep]}s",
-                              row=1, where="line", fix="write the file with one delimiter.")
-        return None
+    # one column (blank lines are rows there) or an odd header: the Python reader decides (and words the fault);
+    # it reads commas and tabs only, so a header read with a sniffed delimiter is judged here
+    if names is None or len(names) < 2 or len(set(names)) != len(names) or "" in names:
+        if not notes:
+            return None
+        dup = sorted({c for c in names or [] if names.count(c) > 1})
+        if dup:
+            raise IngestError(spath, f"the header repeats column(s) {short_list(dup)}", row=1, where="line",
+                              field=dup[0][:60], fix="give every column a unique name.")
+        raise IngestError(spath, f"the {DELIMITERS[sep]}-separated header names an empty or a single column",
+                          row=1, where="line", fix="name every column in the header line, with one delimiter.")
     name = "_src_" + uuid.uuid4().hex[:10]
     cols = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in names) + "}"
     try:
