@@ -20,7 +20,8 @@ import pandas as pd
 
 from ..errors import IngestError
 
-__all__ = ["RawTable", "as_raw_table", "read_table", "file_sha256", "FORMATS", "load_json", "short_text", "short_list"]
+__all__ = ["RawTable", "as_raw_table", "check_file", "read_table", "file_sha256", "FORMATS", "load_json", "short_text",
+           "short_list"]
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
            ".json": "json"}
@@ -241,10 +242,9 @@ def as_raw_table(source, source_name: str | None = None) -> RawTable:
     return read_table(source)
 
 
-def read_table(path: str | Path) -> RawTable:
-    """Read ``path`` (see module doc for formats). Raises :class:`IngestError` naming the file and line."""
-    p = Path(path)
-    spath = str(path)
+def check_file(p: Path, spath: str) -> str:
+    """The format of a loadable file (by suffix); :class:`IngestError` for a missing, unreadable, special or
+    empty file or an unknown suffix."""
     if not p.exists():
         raise IngestError(spath, "file not found", fix="check the path.")
     if p.is_dir():
@@ -258,9 +258,17 @@ def read_table(path: str | Path) -> RawTable:
     if fmt is None:
         raise IngestError(spath, f"unknown file type '{p.suffix}'",
                           fix=f"use one of {', '.join(sorted(FORMATS))} (the format is taken from the suffix).")
-    sha = file_sha256(p)
     if p.stat().st_size == 0:
         raise IngestError(spath, "the file is empty", fix="export the data again; nothing was loaded.")
+    return fmt
+
+
+def read_table(path: str | Path) -> RawTable:
+    """Read ``path`` (see module doc for formats). Raises :class:`IngestError` naming the file and line."""
+    p = Path(path)
+    spath = str(path)
+    fmt = check_file(p, spath)
+    sha = file_sha256(p)
     if fmt == "parquet":
         try:
             import pyarrow.parquet as pq

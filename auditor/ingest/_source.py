@@ -10,7 +10,6 @@ errors name the line and the fix, and the frame is handed to DuckDB as Arrow. Ro
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import IngestError
-from ._read import FORMATS, RawTable, _csv_records, read_table, short_list
+from ._read import RawTable, _csv_records, check_file, file_sha256, read_table, short_list
 
 __all__ = ["Source", "open_source", "quote_ident"]
 
@@ -63,33 +62,6 @@ class Source:
         self._drop.clear()
 
 
-def _check_file(p: Path, spath: str) -> str:
-    if not p.exists():
-        raise IngestError(spath, "file not found", fix="check the path.")
-    if p.is_dir():
-        raise IngestError(spath, "is a directory, not a file", fix="pass a file path.")
-    if not p.is_file():
-        raise IngestError(spath, "is not a regular file (a pipe, device or socket cannot be hashed and read twice)",
-                          fix="save the data to a file first, then load that file.")
-    if not os.access(p, os.R_OK):
-        raise IngestError(spath, "cannot be read (permission denied)", fix="check the file's permissions.")
-    fmt = FORMATS.get(p.suffix.lower())
-    if fmt is None:
-        raise IngestError(spath, f"unknown file type '{p.suffix}'",
-                          fix=f"use one of {', '.join(sorted(FORMATS))} (the format is taken from the suffix).")
-    if p.stat().st_size == 0:
-        raise IngestError(spath, "the file is empty", fix="export the data again; nothing was loaded.")
-    return fmt
-
-
-def _sha256_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def open_source(con, source, source_name: str | None = None) -> Source:
     """Make ``source`` (a path or a DataFrame) readable in ``con``. Raises :class:`IngestError` for a bad file."""
     if isinstance(source, pd.DataFrame):
@@ -97,7 +69,7 @@ def open_source(con, source, source_name: str | None = None) -> Source:
         df["_row"] = range(1, len(df) + 1)
         return _from_frame(con, RawTable(source_name or "<DataFrame>", df, "row", None))
     p, spath = Path(source), str(source)
-    fmt = _check_file(p, spath)
+    fmt = check_file(p, spath)
     if fmt == "parquet":
         return _parquet(con, p, spath)
     if fmt in ("csv", "tsv"):
@@ -122,7 +94,7 @@ def _parquet(con, p: Path, spath: str) -> Source:
         msg = str(e).splitlines()[0][:200]
         raise IngestError(spath, f"not a readable Parquet file ({msg})",
                           fix="write it again with pandas/pyarrow `to_parquet`, or use CSV.") from None
-    sha = _sha256_file(p)
+    sha = file_sha256(p)
     if n == 0:
         raise IngestError(spath, "the file has a header but no data rows", fix="add data rows; nothing was loaded.")
     # pandas writes its index as "__index_level_0__"; pyarrow's reader drops it, and so do we
