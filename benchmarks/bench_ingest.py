@@ -8,6 +8,9 @@
    Peak RSS is the process's high-water mark right after the ingest (the ingest runs first).
 2. The same for a CSV file of ``--csv-rows`` rows against DuckDB's ``read_csv`` CTAS.
 ``--reference`` also times the previous pandas implementation (tests/_pandas_signals.py) on the CSV file.
+``--breakdown`` times, on the Parquet file, a bare ``INSERT ... SELECT`` of the same rows into a fresh store's
+``signals`` table (the floor any ingest into this schema pays), and the same with ``status`` / ``value_source`` as
+ENUM columns (a schema change not made; what it would save).
 Targets: Parquet >= 2M signals/s and <= 3x CTAS; CSV <= 3x CTAS; peak RSS <= 2 GB for 32M signals.
 Wall seconds are printed beside CPU seconds (the machines are shared: compare ratios, not seconds).
 """
@@ -52,6 +55,22 @@ def ctas(path: Path, db: Path, reader: str):
     con.close()
 
 
+def bare_insert(path: Path, db: Path, enums: bool) -> None:
+    """The file's rows straight into a fresh store's ``signals`` table: no validation, constants for the rest."""
+    with Store(db) as s:
+        con = s.con
+        if enums:
+            con.execute("CREATE TYPE st AS ENUM ('ok', 'not_answered', 'failed')")
+            con.execute("CREATE TYPE vs AS ENUM ('label', 'value', 'expected', 'argmax')")
+            con.execute("CREATE TABLE sig2 AS SELECT * FROM signals LIMIT 0")
+            con.execute("ALTER TABLE sig2 ALTER status SET DATA TYPE st")
+            con.execute("ALTER TABLE sig2 ALTER value_source SET DATA TYPE vs")
+        table = "sig2" if enums else "signals"
+        con.execute(f"INSERT INTO {table} (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+                    f"value_source, batch_id) SELECT conversation_id, 'llm_rubric', dimension, rater_id, 0, 'ok', "
+                    f"label, CAST(label AS DOUBLE), 'label', 'b20261202000000-000000' FROM read_parquet('{path}')")
+
+
 def report(label: str, n: int, ing, base) -> None:
     (iw, ic, _), (bw, bc, _) = ing, base
     print(f"{label}: ingest {iw:.2f} s wall ({ic:.2f} s CPU), {n / iw / 1e6:.2f}M signals/s; bare DuckDB CTAS "
@@ -63,6 +82,7 @@ def main() -> None:
     ap.add_argument("--signals", type=int, default=32_000_000)
     ap.add_argument("--csv-rows", type=int, default=3_200_000)
     ap.add_argument("--reference", action="store_true", help="also time the previous pandas implementation")
+    ap.add_argument("--breakdown", action="store_true", help="also time a bare insert into the signals table")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
@@ -77,6 +97,11 @@ def main() -> None:
         base = timed(lambda: ctas(pq, d / "b.duckdb", "read_parquet"))
         report(f"Parquet {args.signals:,} signals", args.signals, ing, base)
         print(f"peak RSS after the Parquet ingest: {rss:.0f} MB", flush=True)
+        if args.breakdown:
+            for enums in (False, True):
+                w, c, _ = timed(lambda: bare_insert(pq, d / f"bare{enums}.duckdb", enums))
+                print(f"  bare INSERT into signals{' with ENUM status/value_source' if enums else ''}: {w:.2f} s "
+                      f"wall ({c:.2f} s CPU), {w / base[0]:.2f}x the CTAS", flush=True)
         ing = timed(lambda: ingest(csv, d / "c.duckdb"))
         base = timed(lambda: ctas(csv, d / "e.duckdb", "read_csv"))
         report(f"CSV {args.csv_rows:,} rows", args.csv_rows, ing, base)
