@@ -137,7 +137,6 @@ def record_audit(ctx: typer.Context, pending) -> None:
 
     try:
         with Store(db_path(ctx), lock_wait=0) as store:
-            pending.reused = None
             save_audit(store, pending.rows, pending.opts, pending.fp, seconds=pending.seconds,
                        command=pending.command)
     except Exception as e:  # noqa: BLE001 - recording is a convenience; the audit itself succeeded
