@@ -28,7 +28,7 @@ class BrowseQuery:
     dimension: str | None = None       # None = the rubric's first dimension; "all" = every dimension
     rater: str | None = None           # only conversations this rater rated
     task: str | None = None
-    system: str | None = None          # metadata system_id
+    system: str | None = None          # conversations.system_id
     campaign: str | None = None        # only the campaign's items
     sort: str = "disagreement"
     limit: int = 50
@@ -75,7 +75,7 @@ def browse(store: Store, q: BrowseQuery) -> dict:
         where.append("c.task_id = ?")
         params.append(q.task)
     if q.system:
-        where.append("json_extract_string(c.metadata, '$.system_id') = ?")
+        where.append("c.system_id = ?")
         params.append(q.system)
     if q.campaign:
         where.append("s.conversation_id IN (SELECT conversation_id FROM campaign_items WHERE campaign = ?)")

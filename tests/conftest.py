@@ -33,7 +33,18 @@ def demo_db(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     with Store(path) as s:
-        build_demo_store(s)
+        build_demo_store(s, "llm-rubric")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hanna_db(tmp_path_factory) -> Path:
+    """A store with the demo's HANNA part only (bundled data)."""
+    from auditor.demo import build_demo_store
+
+    path = tmp_path_factory.mktemp("hanna") / "hanna.duckdb"
+    with Store(path) as s:
+        build_demo_store(s, "hanna")
     return path
 
 

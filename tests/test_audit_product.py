@@ -78,7 +78,7 @@ def test_hanna_gwet_ac1_through_the_store(shared_data, tmp_path):
     wide["rater_id"] = [f"slot{i % 3}" for i in range(len(raw))]
     db = tmp_path / "hanna.duckdb"
     with Store(db) as s:
-        s.ingest_signals(wide, rubric=str(REPO_EXAMPLES / "hanna_issues.yaml"), wide=True, rater_kind="human",
+        s.ingest_signals(wide, rubric="hanna_issues", wide=True, rater_kind="human",
                          source_name="user_study.csv")
     rows = _audit_json(db, "--bootstrap", "200")
     ac1 = rows[(rows.rater == "humans") & (rows.statistic == "gwet_ac1")].set_index("dimension")["value"]

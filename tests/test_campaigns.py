@@ -168,7 +168,7 @@ def test_create_refuses_what_would_go_wrong(store):
         (dict(annotators=f"{JUDGE},bob", sample=5), "already a judge rater"),
         (dict(annotators="a,b", sample=5, strategy="all"), "--sample goes with"),
         (dict(annotators="a,b", stratify_by="colour", sample=5), "unknown --stratify-by"),
-        (dict(annotators="a,b", stratify_by="system", sample=5), "no conversation in the population has metadata"),
+        (dict(annotators="a,b", stratify_by="system", sample=5), "no conversation in the population has a system_id"),
         (dict(annotators="a,b", where="nonsense_column = 1"), "--where 'nonsense_column = 1' failed"),
         (dict(annotators="a,b", where="1=1; DROP TABLE signals"), "not a valid SQL condition"),
         (dict(annotators="a,b", where="1=1); DELETE FROM signals WHERE (1=1"), "one condition"),

@@ -19,7 +19,7 @@ from auditor.demo import build_demo_store
 def demo_db(tmp_path_factory):
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     with Store(path) as s:
-        build_demo_store(s)
+        build_demo_store(s, "llm-rubric")
     return path
 
 

@@ -44,6 +44,7 @@ class AuditOptions:
     overall: bool = True
     threads: int | None = None           # dimensions audited at once; None = min(MAX_THREADS, CPUs)
     failed: str = "drop"                 # failed LLM verdicts: "drop" (left out, counted in the note) | "wrong"
+    level: str = "all"                   # "conversation" rows, "system" rows (design = system), or "all"
     extra: dict = field(default_factory=dict)
 
 
@@ -70,10 +71,11 @@ def known_statistics() -> list[str]:
     """Every statistic name an audit can report (``human_mean_at_llm=<v>`` rows come from ``human_mean_at_llm``)."""
     from ..stats import _registry, multirater, paired  # noqa: F401  (register)
     from ..stats.gap import MATCHED_STATISTICS
+    from ..stats.system_level import SYSTEM_STATISTICS
     from ._extras import EXTRA_STATISTICS
 
     return list(dict.fromkeys([*_registry.names(), *EXTRA_STATISTICS, *MATCHED_STATISTICS, *GAP_STATISTICS,
-                               *ICC_FORMS]))
+                               *ICC_FORMS, *SYSTEM_STATISTICS]))
 
 
 def _check_names(store: Store, rubrics: list[str], opts: AuditOptions) -> None:
@@ -89,7 +91,8 @@ def _check_names(store: Store, rubrics: list[str], opts: AuditOptions) -> None:
                                + f". Fix: use one of {', '.join(sorted(dims))}.")
     if opts.statistics:
         known = known_statistics()
-        unknown = [s for s in opts.statistics if s not in known and s.split("=", 1)[0] != "human_mean_at_llm"]
+        prefixed = ("human_mean_at_llm", "system_human_mean", "system_llm_mean")
+        unknown = [s for s in opts.statistics if s not in known and s.split("=", 1)[0] not in prefixed]
         if unknown:
             close = difflib.get_close_matches(unknown[0], known, n=3)
             raise AuditorError(f"unknown statistic {unknown[0]!r}"
@@ -112,6 +115,8 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     multi_stats = _subset(opts.statistics, "multirater")
     if opts.design not in (None, "paired", "matched"):
         raise AuditorError(f"unknown design {opts.design!r}: use paired or matched")
+    if opts.level not in ("all", "conversation", "system"):
+        raise AuditorError(f"unknown level {opts.level!r}: use conversation, system or all")
     raters = _fetch.raters(store)
     if opts.llm:
         unknown = [r for r in opts.llm if r not in raters]
@@ -144,7 +149,10 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     rubrics = [opts.rubric] if opts.rubric else stored
     _check_names(store, rubrics, opts)
     out: list[dict] = []
-    ctx = _Loop(raters, llm_ids, human_idx, ref_idx, ref_name, paired_stats, multi_stats, opts)
+    from ._systems import wants_system_rows
+
+    ctx = _Loop(raters, llm_ids, human_idx, ref_idx, ref_name, paired_stats, multi_stats, opts,
+                wants_system_rows(opts.statistics))
     for rub_name in rubrics:
         rubric = _fetch.load_stored_rubric(store, rub_name)
         dims = [d for d in rubric.dimensions if not opts.dimensions or d.name in opts.dimensions]
@@ -161,9 +169,9 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
                 p[2].append(y)
         # the pooled 'all' rows and the rubric-level gap rows are independent: run them side by side
         tasks = []
-        if opts.overall and len(dims) > 1:
+        if opts.overall and len(dims) > 1 and opts.level != "system":
             tasks.append(partial(_pooled_rows, pooled=pooled, rub_name=rub_name, ref_name=ref_name, opts=opts))
-        if opts.overall and design_of:
+        if opts.overall and design_of and opts.level != "system":
             tasks.append(partial(_gap_rows, rubric=rubric, design_of=design_of, raters=raters, ref_idx=ref_idx,
                                  human_idx=human_idx, opts=opts))
         for rows in _concurrently(store, tasks, opts.threads):
@@ -227,6 +235,7 @@ class _Loop:
     paired_stats: list | None
     multi_stats: list | None
     opts: AuditOptions
+    system_stats: list | None = None
 
 
 @dataclass
@@ -321,6 +330,14 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
         inp = paired_inputs(sig, idx, ref, dim.level)
         design = opts.design or ("paired" if inp.units.size else "matched")
         res.design_of[name] = design
+        if opts.level != "conversation" and ctx.system_stats != []:
+            from ._systems import system_rows
+
+            out += _rows(system_rows(store, sig, dim, idx, ctx.ref_idx, design, opts, ctx.system_stats),
+                         rater=name, reference=ctx.ref_name, design="system", rubric=rub_name, dimension=dim.name,
+                         level=dim.level)
+        if opts.level == "system":
+            continue
         if design == "matched":
             from ._matched import matched_rows  # the matched design (tau-bench study)
             out += matched_rows(store, sig, rubric, dim, name, raters, ctx.ref_idx, opts)
@@ -345,6 +362,8 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
                                   rctx)
         res.pooled[name] = (inp.units, (inp.x - lo) / scale, (inp.y - lo) / scale)
     paired_here = "paired" in res.design_of.values() or not res.design_of     # or no LLM rated this dimension
+    if opts.level == "system":
+        return res
     if opts.ceiling and not opts.reference and paired_here and len(ctx.human_idx) > 1:
         cctx = dict(reference="humans", design="paired", rubric=rub_name, dimension=dim.name, level=dim.level)
         if paired_stats != []:

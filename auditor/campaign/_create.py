@@ -91,14 +91,16 @@ def _strata(store: Store, pop: pd.DataFrame, by: str, rubric, dimension: str | N
     if by == "system" or by.startswith("metadata."):
         key = "system_id" if by == "system" else by[len("metadata."):]
         path = '$."' + key.replace('"', '\\"') + '"'
+        expr = "system_id" if by == "system" else "json_extract_string(metadata, ?)"
         vals = dict(store.con.execute(
-            "SELECT conversation_id, json_extract_string(metadata, ?) FROM conversations WHERE conversation_id = "
-            "ANY(?)", [path, pop["conversation_id"].tolist()]).fetchall())
+            f"SELECT conversation_id, {expr} FROM conversations WHERE conversation_id = ANY(?)",
+            ([] if by == "system" else [path]) + [pop["conversation_id"].tolist()]).fetchall())
         out = [vals.get(c) for c in pop["conversation_id"]]
         if all(v is None for v in out):
-            raise AuditorError(f"--stratify-by {by}: no conversation in the population has metadata key {key!r}. "
-                               "Fix: use --stratify-by task, llm_score or metadata.KEY with a key the conversations "
-                               "carry.")
+            what = "a system_id" if by == "system" else f"metadata key {key!r}"
+            raise AuditorError(f"--stratify-by {by}: no conversation in the population has {what}. "
+                               "Fix: load conversations with a system_id column, or use --stratify-by task, llm_score "
+                               "or metadata.KEY with a key the conversations carry.")
         return out
     if by == "llm_score":
         dim = dimension or rubric.dimensions[0].name

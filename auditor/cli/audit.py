@@ -12,6 +12,8 @@ from ..errors import AuditorError
 from ._common import (CSV_OPT, JSON_OPT, console, emit, err_console, handle_errors, open_store, pd, record_audit,
                       records, stored_or_computed)
 
+SYSTEM_HEADLINE = ["system_kendall_tau_b", "system_spearman", "system_pairwise_agreement", "system_reversed_pairs",
+                   "system_top1_agreement", "system_top1_probability"]
 HEADLINE = ["krippendorff_alpha", "weighted_kappa_quadratic", "spearman", "mae", "mean_diff", "leniency_rate",
             "eval_score", "outcome_ece"]
 
@@ -58,8 +60,9 @@ def gate_failures(df: pd.DataFrame, under: list[tuple[str, float]], over: list[t
     return out
 
 
-def headline_table(df: pd.DataFrame, stats: list[str] = HEADLINE) -> pd.DataFrame:
-    """One row per (rater, dimension); cells 'value [ci_low, ci_high]'."""
+def headline_table(df: pd.DataFrame, stats: list[str] = HEADLINE, n_from: str | None = None) -> pd.DataFrame:
+    """One row per (rater, dimension); cells 'value [ci_low, ci_high]'; ``n`` is the largest n of the row's
+    statistics, or that of ``n_from``."""
     d = df[df["statistic"].isin(stats)].copy()
     if d.empty:
         return pd.DataFrame()
@@ -73,7 +76,7 @@ def headline_table(df: pd.DataFrame, stats: list[str] = HEADLINE) -> pd.DataFram
         return s
 
     d["cell"] = [cell(r) for r in d.itertuples()]
-    n = d.groupby(["rater", "dimension"], sort=False)["n"].max()
+    n = (d[d["statistic"] == n_from] if n_from else d).groupby(["rater", "dimension"], sort=False)["n"].max()
     t = d.pivot_table(index=["rater", "dimension"], columns="statistic", values="cell", aggfunc="first",
                       sort=False)
     t = t[[s for s in stats if s in t.columns]]
@@ -102,6 +105,9 @@ def audit_cmd(ctx: typer.Context,
                                                   "store's simulator runs)."),
               alt_test_epsilon: float = typer.Option(0.15, "--alt-test-epsilon",
                                                      help="Margin epsilon of the alternative annotator test."),
+              level: str = typer.Option("all", "--level", metavar="conversation|system|all",
+                                        help="conversation rows, system rows (does the LLM rank the systems under "
+                                             "test as people do; needs conversations with a system_id), or all."),
               failed: str = typer.Option("drop", "--failed", metavar="drop|wrong",
                                          help="Failed LLM verdicts (status failed): drop = left out, counted in "
                                               "the note; wrong = disagreements in exact agreement and kappa."),
@@ -124,6 +130,8 @@ def audit_cmd(ctx: typer.Context,
         raise AuditorError(f"--ci {ci!r}: use percentile or bca")
     if failed not in ("drop", "wrong"):
         raise AuditorError(f"--failed {failed!r}: use drop or wrong")
+    if level not in ("conversation", "system", "all"):
+        raise AuditorError(f"--level {level!r}: use conversation, system or all")
     under, over = _parse_gates(fail_under, "--fail-under"), _parse_gates(fail_over, "--fail-over")
     if under or over:
         from ..audit._run import known_statistics
@@ -135,7 +143,7 @@ def audit_cmd(ctx: typer.Context,
                                    f"{', '.join(known)} (e.g. --fail-under krippendorff_alpha=0.667).")
     opts = AuditOptions(design=design, llm=llm or None, reference=reference, rubric=rubric,
                         dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
-                        ci_method=ci, threads=threads, failed=failed, extra={"alt_test_epsilon": alt_test_epsilon,
+                        ci_method=ci, threads=threads, failed=failed, level=level, extra={"alt_test_epsilon": alt_test_epsilon,
                                                             **({"difficulty_file": difficulty} if difficulty else {})})
     pending = None
     with open_store(ctx, read_only=True) as store:
@@ -156,8 +164,18 @@ def audit_cmd(ctx: typer.Context,
     elif as_csv:
         sys.stdout.write(df.to_csv(index=False))
     else:
-        emit(headline_table(df), as_json=False, as_csv=False,
-             title=f"Audit ({bootstrap} bootstrap resamples, seed {seed}; all rows: --json)")
+        title = f"Audit ({bootstrap} bootstrap resamples, seed {seed}; all rows: --json)"
+        if level != "system":
+            emit(headline_table(df[df["design"] != "system"]), as_json=False, as_csv=False, title=title)
+        systems = df[df["design"] == "system"]
+        if not systems.empty:
+            emit(headline_table(systems, SYSTEM_HEADLINE, n_from="system_kendall_tau_b"), as_json=False,
+                 as_csv=False, title="System level (n = systems): does the LLM rank them as the humans do?" + (
+                     f" {title[6:]}" if level == "system" else ""))
+        elif level == "system":
+            raise AuditorError("no system-level rows: no rated conversation has a system_id. Fix: load "
+                               "conversations with a system_id column (`auditor ingest conversations`, or "
+                               "`auditor ingest tau-bench --system AGENT`).")
         if not df.empty and df["rater"].isin(["human_loo", "humans"]).all():
             err_console.print("note: no LLM rater in the store, so these rows are the humans' own agreement (the "
                               "ceiling). Fix: ingest LLM signals (--rater-kind judge|simulator) or run `auditor judge "

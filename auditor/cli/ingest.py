@@ -65,6 +65,9 @@ def signals(ctx: typer.Context,
             missing_code: str = typer.Option(None, "--missing-code", help="Label/value meaning 'not answered'."),
             renormalize: bool = typer.Option(False, "--renormalize",
                                              help="Divide option probabilities by their sum when it is not 1."),
+            between_options: bool = typer.Option(False, "--between-options",
+                                                 help="Accept values between the options (a judge's mean of several "
+                                                      "answers); stored without a label."),
             score: str = typer.Option("expected", "--score",
                                       help="Rows with only probabilities: 'expected' value or 'argmax' option."),
             model: str = typer.Option(None, "--model", help="Model name to record for an LLM rater."),
@@ -75,7 +78,8 @@ def signals(ctx: typer.Context,
     with open_store(ctx) as store:
         res = store.ingest_signals(path, rubric=rubric, rater_kind=rater_kind, rater_id=rater_id,
                                    mapping=_parse_map(map_), wide=wide, missing_code=missing_code,
-                                   renormalize=renormalize, score=score, model=model, replace=replace)
+                                   renormalize=renormalize, between_options=between_options, score=score,
+                                   model=model, replace=replace)
     _report(res, as_json)
 
 
@@ -98,10 +102,12 @@ def tau_bench(ctx: typer.Context,
               path: str = typer.Argument(..., help="tau-bench results JSON (EnvRunResult list) or tau2-bench Results."),
               user_kind: str = typer.Option(None, "--user-kind", help="Simulator id (default: from the file)."),
               domain: str = typer.Option(None, "--domain", help="airline | retail | ... (task ids become DOMAIN_N)."),
+              system: str = typer.Option(None, "--system", help="The agent (system under test) of every run "
+                                         "(default: tau2-bench's agent model; for system-level audits)."),
               replace: bool = REPLACE_OPT, as_json: bool = JSON_OPT):
     """Load tau-bench / tau2-bench runs: transcripts and rewards as conversations tied to tasks."""
     with open_store(ctx) as store:
-        res = store.ingest_tau_bench(path, user_kind=user_kind, domain=domain, replace=replace)
+        res = store.ingest_tau_bench(path, user_kind=user_kind, domain=domain, system=system, replace=replace)
     _report(res, as_json)
 
 

@@ -317,8 +317,10 @@ def _checks(C, smp_bad, kinds, probs, opts) -> list[tuple[str, str, str]]:
             ("status_ok_missing", "st = 'ok' AND _missing", "'status'"),
             ("label", "_ok_lab AND _rlab IS NULL", "'label'"),
             ("value_nonfinite", "_ok_val AND (val_num IS NULL OR isnan(val_num) OR isinf(val_num))", "'value'"),
-            ("value_scale", "_ok_val AND NOT (_vexact OR coalesce(list_bool_or(list_transform(_vals, "
-                            "lambda x: abs(x - val_num) < 1e-9)), false))", "'value'"),
+            ("value_scale", ("_ok_val AND NOT (val_num >= list_min(_vals) - 1e-9 AND val_num <= list_max(_vals) "
+                             "+ 1e-9)") if opts.between_options else
+             ("_ok_val AND NOT (_vexact OR coalesce(list_bool_or(list_transform(_vals, "
+              "lambda x: abs(x - val_num) < 1e-9)), false))"), "'value'"),
             ("clash", "_ok_val AND _ok_lab AND abs(_rval - val_num) > 1e-9", "'value'")]
     if probs.cols:
         out += [("prob_unmatched", "_unm IS NOT NULL", "_unm"),

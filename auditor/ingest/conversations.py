@@ -1,7 +1,7 @@
 """Turn a user's table of conversations into validated rows for the store.
 
 Columns: ``conversation_id`` (required), ``messages`` (a JSON list of ``{"role", "content"}``), optional
-``task_id``, ``user_kind`` (``human`` or a simulator id), ``user_id``, ``human_batch``, ``reward``, ``keep``;
+``task_id``, ``system_id`` (the agent / dialogue system / model under test), ``user_kind`` (``human`` or a simulator id), ``user_id``, ``human_batch``, ``reward``, ``keep``;
 any other column is kept in ``metadata``. ``n_turns`` counts the non-system messages and ``n_chars`` their
 characters.
 """
@@ -18,7 +18,7 @@ from ._read import RawTable, load_json, short_list, short_text
 
 __all__ = ["normalise_conversations", "message_stats", "clean_messages"]
 
-KNOWN = ["conversation_id", "task_id", "user_kind", "user_id", "human_batch", "messages", "reward", "keep", "domain"]
+KNOWN = ["conversation_id", "task_id", "system_id", "user_kind", "user_id", "human_batch", "messages", "reward", "keep", "domain"]
 
 
 def _blank(v) -> bool:
@@ -67,7 +67,7 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
         if _blank(cid):
             raise IngestError(path, "'conversation_id' is empty", row=r, field="conversation_id", where=where,
                               fix="give every conversation an id.")
-        for col in ("conversation_id", "task_id", "user_kind", "user_id", "human_batch", "reward", "keep"):
+        for col in ("conversation_id", "task_id", "system_id", "user_kind", "user_id", "human_batch", "reward", "keep"):
             if isinstance(rec.get(col), (dict, list)):
                 raise IngestError(path, f"'{col}' is a JSON {type(rec[col]).__name__}, not a single value", row=r,
                                   field=col, where=where, fix=f"write one {col} per row as a string or number.")
@@ -120,6 +120,7 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
         rows.append({
             "conversation_id": cid,
             "task_id": None if _blank(rec.get("task_id")) else str(rec["task_id"]).strip(),
+            "system_id": None if _blank(rec.get("system_id")) else str(rec["system_id"]).strip(),
             "user_kind": user_kind or (None if _blank(rec.get("user_kind")) else str(rec["user_kind"]).strip()),
             "user_id": None if _blank(rec.get("user_id")) else str(rec["user_id"]),
             "human_batch": None if _blank(rec.get("human_batch")) else str(rec["human_batch"]),

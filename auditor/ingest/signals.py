@@ -41,6 +41,7 @@ class SignalOptions:
     wide: bool = False
     missing_code: str | None = None
     renormalize: bool = False
+    between_options: bool = False    # accept values between option values (a mean of samples), stored unlabelled
     score: str = "expected"          # how option probabilities become a value: expected | argmax
     model: str | None = None
 
@@ -139,8 +140,12 @@ def fault_for(r: dict, rubric: Rubric, opts: SignalOptions, where: str) -> Fault
         return f("value", f"value {_s(r['val_raw'])} is not a finite number",
                  f"use one of the option values of '{dim.name}': {_allowed(dim)}.")
     if code == "value_scale":
+        lo, hi = dim.value_range
+        if opts.between_options:
+            return f("value", f"value {_s(r['val_raw'])} is outside the scale of '{dim.name}' ({lo:g} to {hi:g})",
+                     f"use a value from {lo:g} to {hi:g}.")
         return f("value", f"value {_s(r['val_raw'])} is not on the scale of '{dim.name}'",
-                 f"use one of {_allowed(dim)}.")
+                 f"use one of {_allowed(dim)}, or pass --between-options if it is a mean of several answers.")
     if code == "clash":
         return f("value", f"label {_s(r['_rlab'])} has value {r['_rval']:g} in the rubric, but the row says "
                  f"{r['val_num']:g}", "drop one of the two columns, or make them agree.")

@@ -55,8 +55,10 @@ def _reward(path: str, i: int, v, what: str) -> float | None:
     return r
 
 
-def read_tau_bench(path: str | Path, *, user_kind: str | None = None, domain: str | None = None) -> tuple[pd.DataFrame, str]:
-    """Return (conversations DataFrame with the store's columns, sha256)."""
+def read_tau_bench(path: str | Path, *, user_kind: str | None = None, domain: str | None = None,
+                   system: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Return (conversations DataFrame with the store's columns, sha256). ``system_id`` is ``system``, else the
+    agent's model (tau2-bench: ``info.agent_info.llm``; tau-bench result lists do not name it)."""
     p, spath = Path(path), str(path)
     if not p.exists():
         raise IngestError(spath, "file not found", fix="check the path.")
@@ -76,6 +78,7 @@ def read_tau_bench(path: str | Path, *, user_kind: str | None = None, domain: st
         info = _obj(spath, data.get("info"), "info")
         dom = domain or _obj(spath, info.get("environment_info"), "info.environment_info").get("domain_name")
         user = user_kind or _obj(spath, info.get("user_info"), "info.user_info").get("llm") or stem
+        system = system or _obj(spath, info.get("agent_info"), "info.agent_info").get("llm")
         if not isinstance(data["simulations"], list):
             raise IngestError(spath, f"'simulations' is a JSON {type(data['simulations']).__name__}, expected a list",
                               field="simulations", fix="check the file is an unmodified tau2-bench results file.")
@@ -113,7 +116,8 @@ def read_tau_bench(path: str | Path, *, user_kind: str | None = None, domain: st
         meta = {"trial": r["trial"]}
         if r["termination_reason"]:
             meta["termination_reason"] = r["termination_reason"]
-        out.append(dict(conversation_id=r["conversation_id"], task_id=r["task_id"], user_kind=r["user"],
+        out.append(dict(conversation_id=r["conversation_id"], task_id=r["task_id"],
+                        system_id=None if system is None else str(system), user_kind=r["user"],
                         user_id=r["user"], human_batch=None, messages=json.dumps(r["messages"], ensure_ascii=False),
                         n_turns=n_turns, n_chars=n_chars, reward=None if reward is None else float(reward), keep=None,
                         metadata=json.dumps(meta), domain=r["domain"], _row=i))

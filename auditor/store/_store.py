@@ -293,7 +293,7 @@ def check_read_only(query: str) -> None:
 # -- loading (methods delegate to the ingest readers and the write module) -------------------------------------
 def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=None, mapping=None, wide=False,
                     missing_code=None, renormalize=False, score="expected", model=None, replace=False,
-                    source_name=None):
+                    source_name=None, between_options=False):
     """Load ratings from a CSV / TSV / JSONL / Parquet file (or a DataFrame) into the store.
 
     All-or-nothing and idempotent: loading the same file twice adds nothing; a different value for a stored key
@@ -308,13 +308,16 @@ def _ingest_signals(self: Store, source, *, rubric, rater_kind=None, rater_id=No
     wide : one column per dimension
     missing_code : a label/value meaning "not answered" (besides the rubric's own)
     renormalize : divide option probabilities by their sum when it is not 1
+    between_options : accept values anywhere from the lowest to the highest option value (a mean of several sampled
+        answers), stored without a label; otherwise a value must equal an option's
     score : ``"expected"`` (sum of value x probability) or ``"argmax"`` for rows with probabilities only
     """
     from ..ingest import SignalOptions
 
     rub = self.rubric(rubric)
     opts = SignalOptions(rater_kind=rater_kind, rater_id=rater_id, mapping=dict(mapping or {}), wide=wide,
-                         missing_code=missing_code, renormalize=renormalize, score=score, model=model)
+                         missing_code=missing_code, renormalize=renormalize, score=score, model=model,
+                         between_options=between_options)
     with _ingest_settings(self):
         return _ingest_signals_in(self, source, source_name, rub, opts, rubric, model, replace)
 
@@ -375,14 +378,14 @@ def _ingest_conversations(self: Store, source, *, mapping=None, user_kind=None, 
                                options={"mapping": mapping or {}, "user_kind": user_kind})
 
 
-def _ingest_tau_bench(self: Store, path, *, user_kind=None, domain=None, replace=False):
+def _ingest_tau_bench(self: Store, path, *, user_kind=None, domain=None, system=None, replace=False):
     """Load a tau-bench / tau2-bench results file: transcripts and rewards become conversations tied to tasks."""
     from ..ingest import read_tau_bench
     from ._writes import write_conversations
 
-    df, sha = read_tau_bench(path, user_kind=user_kind, domain=domain)
+    df, sha = read_tau_bench(path, user_kind=user_kind, domain=domain, system=system)
     return write_conversations(self, df, source=str(path), kind="tau-bench", replace=replace, sha256=sha,
-                               options={"user_kind": user_kind, "domain": domain})
+                               options={"user_kind": user_kind, "domain": domain, "system": system})
 
 
 Store.ingest_signals = _ingest_signals

@@ -29,8 +29,8 @@ SIGNAL_KEY = ["conversation_id", "rubric", "dimension", "rater_id", "sample"]
 SIGNAL_CONTENT = ["status", "label", "value", "confidence", "probs"]
 SIGNAL_COLUMNS = SIGNAL_KEY + ["task_id", "rater_kind", "model", "config_hash", "status", "label", "value",
                                "value_source", "confidence", "probs", "raw", "rationale", "error", "run_id", "_row"]
-CONVERSATION_FIELDS = ["task_id", "user_kind", "user_id", "human_batch", "messages", "n_turns", "n_chars", "reward",
-                       "keep", "metadata"]
+CONVERSATION_FIELDS = ["task_id", "system_id", "user_kind", "user_id", "human_batch", "messages", "n_turns",
+                       "n_chars", "reward", "keep", "metadata"]
 CONVERSATION_COLUMNS = ["conversation_id"] + CONVERSATION_FIELDS + ["domain", "_row"]
 
 _ARROW_TYPES = {
@@ -41,7 +41,7 @@ _ARROW_TYPES = {
     "rationale": pa.string(), "error": pa.string(), "run_id": pa.string(), "_row": pa.int64(),
     "user_kind": pa.string(), "user_id": pa.string(), "human_batch": pa.string(), "messages": pa.string(),
     "n_turns": pa.int32(), "n_chars": pa.int64(), "reward": pa.float64(), "keep": pa.bool_(),
-    "metadata": pa.string(), "domain": pa.string(),
+    "metadata": pa.string(), "domain": pa.string(), "system_id": pa.string(),
 }
 
 
@@ -375,9 +375,10 @@ def write_conversations(store: Store, df: pd.DataFrame, *, source: str, kind: st
                 for f in CONVERSATION_FIELDS)
             con.execute(f"UPDATE conversations c SET {sets}, batch_id = ? FROM _incoming i WHERE "
                         f"c.conversation_id = i.conversation_id AND (({differs}) OR ({fills}))", [result.batch_id])
-            con.execute("INSERT INTO conversations (conversation_id, task_id, user_kind, user_id, human_batch, "
-                        "messages, n_turns, n_chars, reward, keep, metadata, batch_id) SELECT conversation_id, task_id,"
-                        " user_kind, user_id, human_batch, messages::JSON, n_turns, n_chars, reward, keep, "
+            con.execute("INSERT INTO conversations (conversation_id, task_id, system_id, user_kind, user_id, "
+                        "human_batch, messages, n_turns, n_chars, reward, keep, metadata, batch_id) SELECT "
+                        "conversation_id, task_id, system_id, user_kind, user_id, human_batch, messages::JSON, n_turns,"
+                        " n_chars, reward, keep, "
                         "metadata::JSON, ? FROM _incoming i WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE "
                         "c.conversation_id = i.conversation_id)", [result.batch_id])
             con.execute("INSERT INTO tasks (task_id, domain) SELECT task_id, any_value(domain) FROM _incoming i "
