@@ -143,8 +143,9 @@ def audit_cmd(ctx: typer.Context,
                                    f"{', '.join(known)} (e.g. --fail-under krippendorff_alpha=0.667).")
     opts = AuditOptions(design=design, llm=llm or None, reference=reference, rubric=rubric,
                         dimensions=dimension or None, statistics=statistic or None, n_boot=bootstrap, seed=seed,
-                        ci_method=ci, threads=threads, failed=failed, level=level, extra={"alt_test_epsilon": alt_test_epsilon,
-                                                            **({"difficulty_file": difficulty} if difficulty else {})})
+                        ci_method=ci, threads=threads, failed=failed, level=level,
+                        extra={"alt_test_epsilon": alt_test_epsilon,
+                               **({"difficulty_file": difficulty} if difficulty else {})})
     pending = None
     with open_store(ctx, read_only=True) as store:
         if campaign:

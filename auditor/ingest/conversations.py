@@ -1,8 +1,8 @@
 """Turn a user's table of conversations into validated rows for the store.
 
 Columns: ``conversation_id`` (required), ``messages`` (a JSON list of ``{"role", "content"}``), optional
-``task_id``, ``system_id`` (the agent / dialogue system / model under test), ``user_kind`` (``human`` or a simulator id), ``user_id``, ``human_batch``, ``reward``, ``keep``;
-any other column is kept in ``metadata``. ``n_turns`` counts the non-system messages and ``n_chars`` their
+``task_id``, ``system_id`` (the agent / dialogue system / model under test), ``user_kind`` (``human`` or a
+simulator id), ``user_id``, ``human_batch``, ``reward``, ``keep``; any other column is kept in ``metadata``. ``n_turns`` counts the non-system messages and ``n_chars`` their
 characters.
 """
 
@@ -18,7 +18,8 @@ from ._read import RawTable, load_json, short_list, short_text
 
 __all__ = ["normalise_conversations", "message_stats", "clean_messages"]
 
-KNOWN = ["conversation_id", "task_id", "system_id", "user_kind", "user_id", "human_batch", "messages", "reward", "keep", "domain"]
+KNOWN = ["conversation_id", "task_id", "system_id", "user_kind", "user_id", "human_batch", "messages", "reward", "keep",
+         "domain"]
 
 
 def _blank(v) -> bool:

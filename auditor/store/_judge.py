@@ -44,8 +44,8 @@ _SIGNAL_SCHEMA = pa.schema([
     ("value", pa.float64()), ("value_source", pa.string()), ("confidence", pa.float64()), ("raw", pa.string()),
     ("rationale", pa.string()), ("error", pa.string()), ("run_id", pa.string()),
 ])
-CONVERSATION_COLUMNS = ("conversation_id, task_id, system_id, user_kind, user_id, human_batch, n_turns, n_chars, reward, "
-                        "keep")
+CONVERSATION_COLUMNS = ("conversation_id, task_id, system_id, user_kind, user_id, human_batch, n_turns, n_chars, "
+                        "reward, keep")
 
 
 @dataclasses.dataclass
