@@ -2,8 +2,8 @@
 
 Columns: ``conversation_id`` (required), ``messages`` (a JSON list of ``{"role", "content"}``), optional
 ``task_id``, ``system_id`` (the agent / dialogue system / model under test), ``user_kind`` (``human`` or a
-simulator id), ``user_id``, ``human_batch``, ``reward``, ``keep``; any other column is kept in ``metadata``. ``n_turns`` counts the non-system messages and ``n_chars`` their
-characters.
+simulator id), ``user_id``, ``human_batch``, ``reward``, ``keep``; any other column is kept in ``metadata``.
+``n_turns`` counts the non-system messages and ``n_chars`` their characters.
 """
 
 from __future__ import annotations
