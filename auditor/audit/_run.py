@@ -71,11 +71,12 @@ def known_statistics() -> list[str]:
     """Every statistic name an audit can report (``human_mean_at_llm=<v>`` rows come from ``human_mean_at_llm``)."""
     from ..stats import _registry, multirater, paired  # noqa: F401  (register)
     from ..stats.gap import MATCHED_STATISTICS
+    from ..stats.pairwise_raters import PAIRWISE_STATISTICS
     from ..stats.system_level import SYSTEM_STATISTICS
     from ._extras import EXTRA_STATISTICS
 
     return list(dict.fromkeys([*_registry.names(), *EXTRA_STATISTICS, *MATCHED_STATISTICS, *GAP_STATISTICS,
-                               *ICC_FORMS, *SYSTEM_STATISTICS]))
+                               *ICC_FORMS, *PAIRWISE_STATISTICS, *SYSTEM_STATISTICS]))
 
 
 def _check_names(store: Store, rubrics: list[str], opts: AuditOptions) -> None:
@@ -373,4 +374,9 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
             out += _rows(humans_multirater(humans, dim, n_boot=opts.n_boot, seed=opts.seed,
                                            ci_method=opts.ci_method, statistics=multi_stats),
                          rater="humans", **cctx)
+        from ..stats.pairwise_raters import pairwise_rater_statistics
+
+        conv, rat, val = humans[3]
+        out += _rows(pairwise_rater_statistics(conv, rat, val, level=dim.level, n_boot=opts.n_boot, seed=opts.seed,
+                                               statistics=opts.statistics), rater="humans", **cctx)
     return res
