@@ -81,6 +81,8 @@ def _resampled_means(su: SystemUnits, n_boot: int, seed: int) -> tuple[np.ndarra
     rng = np.random.default_rng(seed)
     S = len(su.names)
     h, ll = np.full((n_boot, S), np.nan), np.full((n_boot, S), np.nan)
+    if n_boot == 0:
+        return h, ll
     for s in range(S):
         m = su.system == s
         C = np.column_stack([su.h_sum[m], su.h_cnt[m], su.l_sum[m], su.l_cnt[m]])
@@ -102,6 +104,8 @@ def _ci(samples: np.ndarray) -> tuple[float, float]:
 def _reliability(means: np.ndarray, boot: np.ndarray) -> float:
     """Share of the spread of the system means that is not sampling noise: 1 - mean(bootstrap variance) /
     variance of the means (an estimate of the reliability of the system means; 1 = noise-free)."""
+    if boot.shape[0] < 2:
+        return float("nan")
     v = np.var(means, ddof=1)
     return float(1 - np.nanmean(np.nanvar(boot, axis=0, ddof=1)) / v) if v > 0 else float("nan")
 
@@ -112,6 +116,8 @@ def _closeness(hm, hb, lm, lb) -> str:
     conversations, tests/test_system_level.py) the 95 % interval of tau-b covered 94-96 % at reliability 0.83-0.87,
     88 % at 0.7, 76 % at 0.4, and 98-100 % (conservative) above 0.9."""
     r = min(_reliability(hm, hb), _reliability(lm, lb))
+    if r != r:
+        return ""
     text = f"; reliability of the system means {r:.2f} (the lower of the two sides)"
     if not r >= 0.8:
         text += ("; warning: much of the spread between systems is sampling noise, so this interval can be too "
@@ -157,7 +163,11 @@ def system_statistics(su: SystemUnits, *, higher_is_better: bool | None = True, 
         rows.append(StatRow("system_spearman", v, *_ci(spearman_rows(lb, hb)), n=S,
                             note=f"Spearman rho between the LLM's and the humans' system means; {note}"))
     i, j = _pairs(S)
-    if want & {"system_pairwise_agreement", "system_reversed_pairs"}:
+    if n_boot < 2:
+        rows += [StatRow(n, float("nan"), n=S, note="undefined without the bootstrap (--bootstrap 0): it decides "
+                         "which pairs differ significantly") for n in ("system_pairwise_agreement",
+                                                                       "system_reversed_pairs") if n in want]
+    elif want & {"system_pairwise_agreement", "system_reversed_pairs"}:
         dh = hb[:, j] - hb[:, i]
         lo, hi = np.nanquantile(dh, 0.025, axis=0), np.nanquantile(dh, 0.975, axis=0)
         sig = (lo > 0) | (hi < 0)
