@@ -71,12 +71,15 @@ def create_panel(store: Store, name: str, judges: list[str], rule: str = "mean",
         raise AuditorError(f"{name!r} is already a {kinds[name]} rater, not a panel. Fix: choose another name.")
     if name in members:
         raise AuditorError(f"panel {name!r} cannot be its own member. Fix: choose another name.")
-    llm = sorted(r for r, k in kinds.items() if k in ("judge", "simulator"))
+    llm = sorted(r for r, k in kinds.items() if k in ("judge", "simulator") and r not in known)
     for m in members:
         if m not in kinds:
             raise AuditorError(f"unknown judge {m!r}. Fix: use stored LLM raters: {', '.join(llm) or '(none yet)'}.")
         if kinds[m] == "human":
             raise AuditorError(f"{m!r} is a human rater; a panel combines judges or simulators. Fix: drop it.")
+        if m in known:
+            raise AuditorError(f"{m!r} is itself a panel. Fix: list its members ({', '.join(known[m]['members'])}) "
+                               "instead.")
     scores = _member_scores(store, members, rule, rubric)
     need = len(members) // 2 + 1
     out = []

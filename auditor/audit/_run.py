@@ -74,9 +74,10 @@ def known_statistics() -> list[str]:
     from ..stats.pairwise_raters import PAIRWISE_STATISTICS
     from ..stats.system_level import SYSTEM_STATISTICS
     from ._extras import EXTRA_STATISTICS
+    from ._panel import PANEL_STATISTICS
 
     return list(dict.fromkeys([*_registry.names(), *EXTRA_STATISTICS, *MATCHED_STATISTICS, *GAP_STATISTICS,
-                               *ICC_FORMS, *PAIRWISE_STATISTICS, *SYSTEM_STATISTICS]))
+                               *ICC_FORMS, *PAIRWISE_STATISTICS, *SYSTEM_STATISTICS, *PANEL_STATISTICS]))
 
 
 def _check_names(store: Store, rubrics: list[str], opts: AuditOptions) -> None:
@@ -92,7 +93,7 @@ def _check_names(store: Store, rubrics: list[str], opts: AuditOptions) -> None:
                                + f". Fix: use one of {', '.join(sorted(dims))}.")
     if opts.statistics:
         known = known_statistics()
-        prefixed = ("human_mean_at_llm", "system_human_mean", "system_llm_mean")
+        prefixed = ("human_mean_at_llm", "system_human_mean", "system_llm_mean", "panel_error_correlation")
         unknown = [s for s in opts.statistics if s not in known and s.split("=", 1)[0] not in prefixed]
         if unknown:
             close = difflib.get_close_matches(unknown[0], known, n=3)
@@ -152,8 +153,10 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     out: list[dict] = []
     from ._systems import wants_system_rows
 
+    from ..panel import panels
+
     ctx = _Loop(raters, llm_ids, human_idx, ref_idx, ref_name, paired_stats, multi_stats, opts,
-                wants_system_rows(opts.statistics))
+                wants_system_rows(opts.statistics), panels(store))
     for rub_name in rubrics:
         rubric = _fetch.load_stored_rubric(store, rub_name)
         dims = [d for d in rubric.dimensions if not opts.dimensions or d.name in opts.dimensions]
@@ -237,6 +240,7 @@ class _Loop:
     multi_stats: list | None
     opts: AuditOptions
     system_stats: list | None = None
+    panels: dict = field(default_factory=dict)   # panel rater -> {"members": [...], "rule": ...}
 
 
 @dataclass
@@ -361,6 +365,11 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
             out += _rows(rows, **rctx)
         out += _extra_paired_rows(store, sig, rubric, dim, name, raters, ctx.ref_idx, ctx.human_idx, inp, opts,
                                   rctx)
+        if name in ctx.panels:
+            from ._panel import panel_rows
+
+            out += _rows(panel_rows(sig, dim, ctx.panels[name]["members"], raters, ctx.ref_idx, opts,
+                                    opts.statistics), **rctx)
         res.pooled[name] = (inp.units, (inp.x - lo) / scale, (inp.y - lo) / scale)
     paired_here = "paired" in res.design_of.values() or not res.design_of     # or no LLM rated this dimension
     if opts.level == "system":
