@@ -188,20 +188,15 @@ def audit_cmd(ctx: typer.Context,
         raise typer.Exit(1)
 
 
-def demo_audit(store, *, bootstrap: int, seed: int, out: str) -> None:
+def demo_audit(store, *, bootstrap: int, seed: int, out: str, dataset: str = "all") -> None:
     """The end of `auditor demo`: audit the bundled judges and write the report."""
     from ..audit import AuditOptions, audit
 
     df = audit(store, AuditOptions(n_boot=bootstrap, seed=seed))
-    q0 = df[df["dimension"].isin(["Q0", "all"])]
-    ceiling = q0[q0["rater"].isin(["human_loo", "humans"])]
-    if ceiling["value"].isna().all():
-        q0 = q0[~q0["rater"].isin(["human_loo", "humans"])]
-    emit(headline_table(q0, ["krippendorff_alpha", "spearman", "rmse", "mean_diff", "leniency_rate"]),
-         as_json=False, as_csv=False, title="GPT-3.5 as a judge vs the human judgments (Q0 = overall satisfaction; "
-                                            "all = every question rescaled to [0, 1] and pooled)")
-    if ceiling["value"].isna().all():
-        console.print("No human ceiling: every conversation has a single human judgment.")
+    if dataset in ("llm-rubric", "all"):
+        _demo_llm_rubric(df[df["rubric"] == "llm_rubric"])
+    if dataset in ("hanna", "all"):
+        _demo_hanna(df[df["rubric"] == "hanna"])
     console.print("Every dimension and statistic: auditor audit --json")
     try:
         from ..report import write_report
@@ -209,6 +204,28 @@ def demo_audit(store, *, bootstrap: int, seed: int, out: str) -> None:
         return
     paths = write_report(store, out, audit_rows=df, n_boot=bootstrap, seed=seed)
     console.print(f"report: {paths['html']}")
+
+
+def _demo_hanna(df) -> None:
+    conv = df[(df["design"] != "system") & (df["dimension"] == "all")]
+    emit(headline_table(conv, ["krippendorff_alpha", "pearson", "mean_diff", "leniency_rate"]), as_json=False,
+         as_csv=False, title="HANNA: five LLM judges vs three people per story (all six criteria rescaled to [0, 1] "
+                             "and pooled)")
+    sys_rows = df[(df["design"] == "system") & (df["dimension"] == "coherence")]
+    emit(headline_table(sys_rows, SYSTEM_HEADLINE[:4], n_from="system_kendall_tau_b"), as_json=False,
+         as_csv=False, title="HANNA, coherence: do the judges rank the 11 story generators as people do? (n = systems)")
+
+
+def _demo_llm_rubric(df) -> None:
+    q0 = df[(df["design"] != "system") & df["dimension"].isin(["Q0", "all"])]
+    ceiling = q0[q0["rater"].isin(["human_loo", "humans"])]
+    if ceiling["value"].isna().all():
+        q0 = q0[~q0["rater"].isin(["human_loo", "humans"])]
+    emit(headline_table(q0, ["krippendorff_alpha", "spearman", "rmse", "mean_diff", "leniency_rate"]),
+         as_json=False, as_csv=False, title="GPT-3.5 as a judge vs the human judgments (Q0 = overall satisfaction; "
+                                            "all = every question rescaled to [0, 1] and pooled)")
+    if ceiling["value"].isna().all():
+        console.print("No human ceiling in LLM-Rubric: every conversation has a single human judgment.")
 
 
 @handle_errors

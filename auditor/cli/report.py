@@ -200,6 +200,9 @@ def compare_cmd(ctx: typer.Context,
     title = (f"LLM raters{'' if dimension == 'all' else ' on ' + dimension}, sorted by {extra['sort']}"
              f"{' (reversed)' if reverse else ''}; intervals and sources: --json / --csv")
     _print_table(_rounded(board[cols]), title, extra["sort"])
+    for r in board.itertuples():
+        if isinstance(r.model, str) and r.model.startswith("panel: "):
+            console.print(f"[dim]{escape(str(r.rater))} is a {escape(r.model)}[/]", highlight=False)
     if dimension == "all" and any(str(s).startswith("mean over") for s in board.filter(like="_source").stack()):
         console.print("[dim]alpha, kappa_w, mean_bias, leniency, ece, alt_test_win: pooled over dimensions "
                       "rescaled to [0, 1] where the audit computed that, else the mean over dimensions "

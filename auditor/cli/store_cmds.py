@@ -43,14 +43,19 @@ def sql(ctx: typer.Context, query: str = typer.Argument(..., help="A read-only S
 
 @handle_errors
 def demo(ctx: typer.Context,
+         dataset: str = typer.Option("all", "--dataset", metavar="llm-rubric|hanna|all",
+                                     help="Which bundled data: LLM-Rubric dialogues, HANNA stories, or both."),
          bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the audit."),
          seed: int = typer.Option(0, "--seed", help="Random seed."),
          out: str = typer.Option("reports/demo.html", "--out", help="Where to write the HTML report.")):
-    """Build a store from bundled real data (LLM-Rubric, 223 conversations), audit the GPT-3.5 judge, report."""
-    from ..demo import build_demo_store
+    """Build a store from bundled real data (LLM-Rubric: 223 dialogues, a GPT-3.5 judge; HANNA: 1,056 stories of
+    11 systems, 3 humans each, 5 LLM judges), audit every judge, write the report."""
+    from ..demo import DATASETS, build_demo_store
 
+    if dataset not in DATASETS:
+        raise AuditorError(f"--dataset {dataset!r}: use one of {', '.join(DATASETS)}")
     with open_store(ctx) as store:
-        results = build_demo_store(store)
+        results = build_demo_store(store, dataset)
         for r in results:
             state = f"{r.n_inserted} new, {r.n_unchanged} already stored" + (
                 f", {r.n_not_answered} not answered" if r.n_not_answered else "")
@@ -62,7 +67,7 @@ def demo(ctx: typer.Context,
             from . import audit as audit_cli
         except ImportError:
             return
-        audit_cli.demo_audit(store, bootstrap=bootstrap, seed=seed, out=out)
+        audit_cli.demo_audit(store, bootstrap=bootstrap, seed=seed, out=out, dataset=dataset)
 
 
 @handle_errors

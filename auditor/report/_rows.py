@@ -71,7 +71,9 @@ class RowIndex:
         return list(dict.fromkeys(d["statistic"]))
 
     def design(self, rater: str, rubric: str) -> str | None:
+        """The rater's design (paired or matched); its system-level rows (design ``system``) ride along."""
         d = self.df[(self.df["rater"] == rater) & (self.df["rubric"] == rubric)]["design"].dropna()
+        d = d[d != "system"]
         return str(d.iloc[0]) if len(d) else None
 
     def reference(self, rater: str, rubric: str) -> str:

@@ -113,15 +113,18 @@ def leaderboard(store, rows: pd.DataFrame, *, dimension: str = "all", ceiling: b
     judge runs (NaN when unknown). A ``humans (ceiling)`` row (rater ``human_loo`` of the audit: each human against
     the others) is added when any of its agreement values (Eval, alpha, kappa_w, outcome ECE) is defined.
     """
+    from ..panel import panels
+
     idx = RowIndex(rows)
     raters = _fetch.raters(store)
+    panel_of = {k: f"panel: {v['rule']} of {', '.join(v['members'])}" for k, v in panels(store).items()}
     out = []
     for rubric in idx.rubrics():
         rub = _fetch.load_stored_rubric(store, rubric)
         dims = [d.name for d in rub.dimensions if d.name in set(idx.dimensions(rubric))]
         ranges = {d.name: d.value_range for d in rub.dimensions}
         n_conv, costs = _store_facts(store, rubric)
-        who = [(r, raters[r].kind if r in raters else "", raters[r].model if r in raters else None)
+        who = [(r, raters[r].kind if r in raters else "", panel_of.get(r) or (raters[r].model if r in raters else None))
                for r, rb in llm_raters(rows) if rb == rubric]
         if ceiling:
             who.append((CEILING, "human", None))
