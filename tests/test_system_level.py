@@ -225,3 +225,30 @@ def test_system_id_from_conversations_tau2_and_older_stores(tmp_path):
             [("v1",)]
         assert "system_id" in s.sql("SELECT * FROM signals_long LIMIT 0").columns
         assert "system_id" in s.sql("SELECT * FROM paired LIMIT 0").columns
+
+
+def test_report_shows_the_system_ranking_and_the_panel_rows(hanna_db, tmp_path):
+    import shutil
+
+    from auditor.panel import create_panel
+    from auditor.report import write_report
+
+    db = tmp_path / "h.duckdb"
+    shutil.copy(hanna_db, db)
+    with Store(db) as s:
+        create_panel(s, "trio", ["Beluga-13B:p1", "ChatGPT:p1", "OrcaPlatypus:p1"], "median")
+        rows = audit(s, AuditOptions(rubric="hanna", dimensions=["coherence"], n_boot=100,
+                                     llm=["trio", "Beluga-13B:p1"]))
+        paths = write_report(s, str(tmp_path / "r.html"), audit_rows=rows, n_boot=100, seed=0)
+    html = open(paths["html"], encoding="utf-8").read()
+    md = open(paths["md"], encoding="utf-8").read()
+    data = json.load(open(paths["json"], encoding="utf-8"))
+    tau = rows[(rows.rater == "trio") & (rows.statistic == "system_kendall_tau_b")].value.iloc[0]
+    assert 'id="systems-0"' in html and "System ranking" in md
+    assert f"{tau:.3f}" in html and f"{tau:.3f}" in md
+    ranks = data["rubrics"][0]["systems"]["ranks"]
+    assert {r["rater"] for r in ranks} == {"trio", "Beluga-13B:p1"}
+    means = data["rubrics"][0]["systems"]["means"][0]["systems"]
+    assert len(means) == 11 and means[0]["human"]["value"] >= means[-1]["human"]["value"]
+    assert "panel_effective_judges" in html                     # in the rater's extra rows
+    assert "mean pairwise Cohen" in html                         # the humans' pairwise convention

@@ -13,6 +13,7 @@ from ._pairs import SignalCache
 from ._plotdata import confusion_matrices, option_distributions, outcome_calibration, reliability
 from ._provenance import provenance
 from ._rows import CEILING, MULTIRATER, RowIndex, clean, llm_raters
+from ._systems import system_section
 from ._verdict import agreement_table, verdict
 from .compare import COST_COLUMNS, METRICS, leaderboard, sort_leaderboard
 
@@ -25,7 +26,7 @@ LLM_COLORS = ["#d9622b", "#8e44ad", "#c0396b", "#2e8b57", "#b8860b", "#6b7b8c", 
 # the evaluative-gap, calibration, alt-test, corrected-estimate, stability and confound measures (issue "gap")
 GAP_PREFIXES = ("eval_score", "outcome_ece", "success_rate_gap", "ece", "brier", "human_mean_at_llm", "alt_test",
                 "naive_llm_mean", "ppi_mean", "rogan_gladen", "test_retest", "flip_rate", "position_consistency",
-                "confound_slope")
+                "confound_slope", "panel_")
 
 
 _EMPTY = {"value": None, "ci_low": None, "ci_high": None, "n": None, "note": None}
@@ -120,8 +121,11 @@ def _rubric_section(ctx: _Context, rub_name: str) -> dict:
         "bias": [{"rater": r, "dimension": d.name, "range": list(d.value_range),
                   **_cell(idx, r, rub_name, d.name, "mean_diff")} for r in llm_here for d in dims],
         "alpha": alpha,
-        "humans_alpha": [{"dimension": d.name, **_cell(idx, MULTIRATER, rub_name, d.name, "krippendorff_alpha")}
+        "humans_alpha": [{"dimension": d.name, **_cell(idx, MULTIRATER, rub_name, d.name, "krippendorff_alpha"),
+                          "pairwise_kappa": _cell(idx, MULTIRATER, rub_name, d.name, "pairwise_cohen_kappa"),
+                          "pairwise_agreement": _cell(idx, MULTIRATER, rub_name, d.name, "pairwise_agreement")}
                          for d in dims],
+        "systems": system_section(idx, rub_name, llm_here, [d.name for d in dims]),
         "has_ceiling": any(is_num(a.get("value")) for a in alpha if a["who"] == CEILING),
         "has_floor": any(is_num(_cell(idx, CEILING, rub_name, d.name, "wasserstein", design="matched")["value"])
                          for d in dims),

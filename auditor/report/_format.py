@@ -9,6 +9,7 @@ __all__ = ["is_num", "fmt", "fmt_ci", "fmt_cell", "clip_text", "plot_text", "DIG
 
 # statistics shown with fewer decimals (they live on a 0-100 scale)
 _ONE_DECIMAL = {"eval_score", "eval_score_batch_std", "eval"}
+_COUNTS = {"system_reversed_pairs"}          # counts: whole numbers
 DIGITS = 3
 
 
@@ -24,7 +25,7 @@ def is_num(v: Any) -> bool:
 
 
 def _digits(stat: str | None) -> int:
-    return 1 if stat in _ONE_DECIMAL else DIGITS
+    return 0 if stat in _COUNTS else 1 if stat in _ONE_DECIMAL else DIGITS
 
 
 def fmt(v: Any, stat: str | None = None, *, signed: bool = False, missing: str = "n/a") -> str:
@@ -43,7 +44,7 @@ def fmt_ci(lo: Any, hi: Any, stat: str | None = None) -> str:
     """``[lo, hi]`` with one decimal fewer than the estimate; empty when there is no interval."""
     if not (is_num(lo) and is_num(hi)):
         return ""
-    d = max(_digits(stat) - 1, 1)
+    d = 0 if stat in _COUNTS else max(_digits(stat) - 1, 1)
     return f"[{float(lo):.{d}f}, {float(hi):.{d}f}]"
 
 
