@@ -252,3 +252,30 @@ def test_report_shows_the_system_ranking_and_the_panel_rows(hanna_db, tmp_path):
     assert len(means) == 11 and means[0]["human"]["value"] >= means[-1]["human"]["value"]
     assert "panel_effective_judges" in html                     # in the rater's extra rows
     assert "mean pairwise Cohen" in html                         # the humans' pairwise convention
+
+
+def test_system_id_in_a_signals_file(tmp_path):
+    from auditor.errors import IngestError
+
+    def csv(name, text):
+        (tmp_path / name).write_text("conversation_id,rater_id,rater_kind,dimension,value,agent\n" + text,
+                                     encoding="utf-8")
+        return str(tmp_path / name)
+
+    with Store(tmp_path / "s.duckdb") as s:
+        res = s.ingest_signals(csv("a.csv", "c1,h,human,score,3,A\nc2,h,human,score,4,B\n"), rubric="likert5",
+                               mapping={"agent": "system_id"})
+        assert any("2 conversation(s) got their system_id" in n for n in res.notes)
+        got = dict(s.con.execute("SELECT conversation_id, system_id FROM conversations").fetchall())
+        assert got == {"c1": "A", "c2": "B"}
+        before = s.sql("SELECT * FROM signals ORDER BY ALL").to_csv()
+        with pytest.raises(IngestError, match=r"row 2, field 'agent'.*has system 'Y' here but 'Z' at row 1"):
+            s.ingest_signals(csv("b.csv", "c9,h2,human,score,3,Z\nc9,h3,human,score,3,Y\n"), rubric="likert5",
+                             mapping={"agent": "system_id"})
+        with pytest.raises(IngestError, match="already stored with system 'A'.*--replace"):
+            s.ingest_signals(csv("c.csv", "c1,h2,human,score,3,Z\n"), rubric="likert5", mapping={"agent": "system_id"})
+        assert s.sql("SELECT * FROM signals ORDER BY ALL").to_csv() == before           # nothing was loaded
+        s.ingest_signals(csv("c.csv", "c1,h2,human,score,3,Z\n"), rubric="likert5", mapping={"agent": "system_id"},
+                         replace=True)
+        assert s.con.execute("SELECT system_id FROM conversations WHERE conversation_id = 'c1'").fetchall() == \
+            [("Z",)]

@@ -344,15 +344,22 @@ def _ingest_signals_in(self: Store, source, source_name, rub, opts, rubric, mode
     from ..ingest import check_prepared, open_source, prepare_signals
     from ._writes import NeedsCheck, register_rubric, write_prepared
 
+    from ..ingest._systems_sql import apply_systems, source_systems
+
     src = open_source(self.con, source, source_name)
+    systems = None
     try:
         prep = prepare_signals(self.con, src, rub, opts)
+        systems = source_systems(self.con, src, opts, replace=replace)
+        n_sys = [0]
         try:
             def write():
                 with self.transaction():
                     register_rubric(self, rub, source=str(rubric))
-                    return write_prepared(self, prep, source=src.path, rubric=rub.name, model=model,
-                                          replace=replace, sha256=src.sha256, options=opts.to_dict())
+                    res = write_prepared(self, prep, source=src.path, rubric=rub.name, model=model,
+                                         replace=replace, sha256=src.sha256, options=opts.to_dict())
+                    n_sys[0] = apply_systems(self.con, systems, replace=replace) if systems else 0
+                    return res
             try:
                 res = write()          # one pass, checked afterwards
             except NeedsCheck:         # rolled back: find and name the faults, or compare with stored rows
@@ -361,7 +368,11 @@ def _ingest_signals_in(self: Store, source, source_name, rub, opts, rubric, mode
             prep.notes += prep.probability_notes(self.con)
         finally:
             prep.close(self.con)
+        if n_sys[0]:
+            prep.notes.append(f"{n_sys[0]} conversation(s) got their system_id from the file")
     finally:
+        if systems:
+            self.con.execute(f"DROP TABLE IF EXISTS {systems}")
         src.close(self.con)
     res.notes = prep.notes + res.notes
     return res
