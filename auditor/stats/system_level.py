@@ -113,8 +113,8 @@ def _reliability(means: np.ndarray, boot: np.ndarray) -> float:
 def _closeness(hm, hb, lm, lb) -> str:
     """The reliability of both sides' system means, with a warning when it is low: rank statistics of noisy means
     are biased toward 0 and their percentile interval then under-covers. In simulations (10 systems x 96
-    conversations, tests/test_system_level.py) the 95 % interval of tau-b covered 94-96 % at reliability 0.83-0.87,
-    88 % at 0.7, 76 % at 0.4, and 98-100 % (conservative) above 0.9."""
+    conversations, benchmarks/sim_system_coverage.py) the 95 % interval of tau-b covered 94-96 % at reliability
+    0.83-0.87, 88 % at 0.7, 76 % at 0.4, and 98-100 % (conservative) above 0.9."""
     r = min(_reliability(hm, hb), _reliability(lm, lb))
     if r != r:
         return ""
