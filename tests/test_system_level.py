@@ -279,3 +279,19 @@ def test_system_id_in_a_signals_file(tmp_path):
                          replace=True)
         assert s.con.execute("SELECT system_id FROM conversations WHERE conversation_id = 'c1'").fetchall() == \
             [("Z",)]
+
+
+def test_cli_statistic_rows_are_shown_not_an_empty_table(hanna_db):
+    p = subprocess.run([AUDITOR, "--db", str(hanna_db), "audit", "--rubric", "hanna", "--dimension", "coherence",
+                        "--statistic", "system_human_mean=Human", "--statistic", "pairwise_agreement",
+                        "--bootstrap", "20"], capture_output=True, text=True,
+                       env={**__import__("os").environ, "COLUMNS": "200"})
+    assert p.returncode == 0, p.stderr
+    assert "system_human_mean=Human" in p.stdout and "pairwise_agreement" in p.stdout
+    assert "no LLM rater" not in p.stderr
+    p = subprocess.run([AUDITOR, "--db", str(hanna_db), "audit", "--rubric", "hanna_issues", "--statistic",
+                        "system_kendall_tau_b", "--bootstrap", "20"], capture_output=True, text=True)
+    assert p.returncode == 1 and "has no row for --statistic" in p.stderr and "Traceback" not in p.stderr
+    p = subprocess.run([AUDITOR, "--db", str(hanna_db), "demo", "--dataset", "stories"], capture_output=True,
+                       text=True)
+    assert p.returncode == 1 and "--dataset 'stories': use one of llm-rubric, hanna, all" in p.stderr

@@ -60,6 +60,25 @@ def gate_failures(df: pd.DataFrame, under: list[tuple[str, float]], over: list[t
     return out
 
 
+def long_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per audit row: rater, (design,) dimension, statistic, 'value [ci_low, ci_high]', n."""
+    def cell(r):
+        if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
+            return "n/a"
+        s = f"{r.value:.3f}"
+        if isinstance(r.ci_low, float) and not math.isnan(r.ci_low):
+            s += f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+        return s
+
+    out = df[["rater", "design", "dimension", "statistic"]].copy()
+    out["value [95% CI]"] = [cell(r) for r in df.itertuples()]
+    out["n"] = df["n"].astype("Int64")
+    undefined = [c == "n/a" for c in out["value [95% CI]"]]
+    if any(undefined):
+        out["why n/a"] = [str(nt)[:90] if u else "" for u, nt in zip(undefined, df["note"])]
+    return out if out["design"].nunique() > 1 else out.drop(columns="design")
+
+
 def headline_table(df: pd.DataFrame, stats: list[str] = HEADLINE, n_from: str | None = None) -> pd.DataFrame:
     """One row per (rater, dimension); cells 'value [ci_low, ci_high]'; ``n`` is the largest n of the row's
     statistics, or that of ``n_from``."""
@@ -164,6 +183,13 @@ def audit_cmd(ctx: typer.Context,
                                     default=str) + "\n")
     elif as_csv:
         sys.stdout.write(df.to_csv(index=False))
+    elif statistic:
+        if df.empty:
+            raise AuditorError(f"the audit has no row for --statistic {', '.join(statistic)} on these data (it does not "
+                               "apply to their levels or design, or no rater rated them). Fix: drop --statistic to "
+                               "see every row, or check `auditor audit --json` for the names.")
+        emit(long_table(df), as_json=False, as_csv=False,
+             title=f"Audit ({bootstrap} bootstrap resamples, seed {seed}; notes: --json)")
     else:
         title = f"Audit ({bootstrap} bootstrap resamples, seed {seed}; all rows: --json)"
         if level != "system":

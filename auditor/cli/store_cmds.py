@@ -53,6 +53,8 @@ def demo(ctx: typer.Context,
     from ..demo import DATASETS, build_demo_store
 
     if dataset not in DATASETS:
+        from ..errors import AuditorError
+
         raise AuditorError(f"--dataset {dataset!r}: use one of {', '.join(DATASETS)}")
     with open_store(ctx) as store:
         results = build_demo_store(store, dataset)
