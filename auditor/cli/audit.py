@@ -185,8 +185,8 @@ def audit_cmd(ctx: typer.Context,
         sys.stdout.write(df.to_csv(index=False))
     elif statistic:
         if df.empty:
-            raise AuditorError(f"the audit has no row for --statistic {', '.join(statistic)} on these data (it does not "
-                               "apply to their levels or design, or no rater rated them). Fix: drop --statistic to "
+            raise AuditorError(f"the audit has no row for --statistic {', '.join(statistic)} on these data (it does "
+                               "not apply to their levels or design, or no rater rated them). Fix: drop --statistic to "
                                "see every row, or check `auditor audit --json` for the names.")
         emit(long_table(df), as_json=False, as_csv=False,
              title=f"Audit ({bootstrap} bootstrap resamples, seed {seed}; notes: --json)")
