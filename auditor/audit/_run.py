@@ -387,5 +387,6 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
 
         conv, rat, val = humans[3]
         out += _rows(pairwise_rater_statistics(conv, rat, val, level=dim.level, n_boot=opts.n_boot, seed=opts.seed,
-                                               statistics=opts.statistics), rater="humans", **cctx)
+                                               ci_method=opts.ci_method, statistics=opts.statistics),
+                     rater="humans", **cctx)
     return res

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._bootstrap import resample_weights
+from ._arrays import unique_rows
+from ._bootstrap import bootstrap_sums
 from ._result import StatRow
 
 __all__ = ["pairwise_rater_statistics", "PAIRWISE_STATISTICS"]
@@ -34,74 +35,63 @@ def _kappa_and_agreement(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pairwise_rater_statistics(units: np.ndarray, raters: np.ndarray, values: np.ndarray, *, level: str,
-                              n_boot: int = 1000, seed: int = 0,
+                              n_boot: int = 1000, seed: int = 0, ci_method: str = "percentile",
                               statistics: list[str] | None = None) -> list[StatRow]:
-    """One rating per (unit, rater) expected (a rater's repeated ratings of a unit: the first is used)."""
+    """One rating per (unit, rater) expected (a rater's repeated ratings of a unit: the first is used).
+
+    Items are grouped into types (their row of categories over all raters), so the bootstrap is a multinomial over
+    types (:func:`auditor.stats._bootstrap.bootstrap_sums`): exact, and its cost does not grow with the items."""
     want = [s for s in PAIRWISE_STATISTICS if statistics is None or s in statistics]
     if not want or level not in ("binary", "nominal", "ordinal"):
         return []
     units, raters, values = np.asarray(units), np.asarray(raters), np.asarray(values, dtype=float)
-    uid, ucode = np.unique(units, return_inverse=True)
+    _, ucode = np.unique(units, return_inverse=True)
     rid, rcode = np.unique(raters, return_inverse=True)
     cats, ccode = np.unique(values, return_inverse=True)
-    K, R, U = cats.size, rid.size, uid.size
+    K, R, U = cats.size, rid.size, int(ucode.max(initial=-1)) + 1
     M = np.full((U, R), -1, dtype=np.int64)
     M[ucode[::-1], rcode[::-1]] = ccode[::-1]              # the first rating of a (unit, rater) wins
+    M = M[(M >= 0).sum(axis=1) >= 2]                       # items some pair shares: the bootstrap's units
     pairs = [(a, b) for a in range(R) for b in range(a + 1, R)]
-    shared = [np.flatnonzero((M[:, a] >= 0) & (M[:, b] >= 0)) for a, b in pairs]
-    keep = [p for p, s in enumerate(shared) if s.size]
-    note_base = (f"{level} categories compared as labels; {len(keep)} rater pair(s) with shared items, mean over "
-                 "pairs weighted by the number of items each pair shares")
-    if not keep:
+    if M.shape[0] == 0:
         return [StatRow(s, float("nan"), note="undefined: no two raters rated the same item") for s in want]
-    w = np.array([shared[p].size for p in keep], dtype=float)
-    cells = [M[shared[p], pairs[p][0]] * K + M[shared[p], pairs[p][1]] for p in keep]
+    types, counts = unique_rows(M)
+    keep = [p for p, (a, b) in enumerate(pairs) if np.any(counts[(types[:, a] >= 0) & (types[:, b] >= 0)])]
+    P = len(keep)
+    # per type: a one-hot of its cell in each kept pair's K x K table (all zero where the pair does not share it)
+    C = np.zeros((types.shape[0], P * K * K))
+    for j, p in enumerate(keep):
+        a, b = pairs[p]
+        both = (types[:, a] >= 0) & (types[:, b] >= 0)
+        C[np.flatnonzero(both), j * K * K + types[both, a] * K + types[both, b]] = 1.0
 
-    def tables(weights: np.ndarray | None) -> np.ndarray:
-        """(b, P, K, K) tables, item weights (b, U) or None = each item once."""
-        out = []
-        for p, c in zip(keep, cells):
-            onehot = np.zeros((c.size, K * K))
-            onehot[np.arange(c.size), c] = 1.0
-            wt = np.ones((1, c.size)) if weights is None else weights[:, shared[p]]
-            out.append((wt @ onehot).reshape(-1, K, K))
-        return np.stack(out, axis=1)
+    def finalize(sums: np.ndarray) -> np.ndarray:
+        T = sums.reshape(-1, P, K, K)
+        kappa, po = _kappa_and_agreement(T)
+        w = T.sum(axis=(-1, -2))
+        out = np.empty((T.shape[0], 2))
+        for i, v in enumerate((kappa, po)):
+            ok = ~np.isnan(v) & (w > 0)
+            num, den = np.where(ok, v * w, 0).sum(axis=1), np.where(ok, w, 0).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[:, i] = num / den
+        return out
 
-    k0, a0 = _kappa_and_agreement(tables(None)[0])
-    rated = np.flatnonzero((M >= 0).sum(axis=1) >= 2)   # items some pair shares: the bootstrap's units
-
-    def wmean(v, wt):
-        ok = ~np.isnan(v)
-        return float(np.sum(v[ok] * wt[ok]) / np.sum(wt[ok])) if ok.any() else float("nan")
-
-    kb, ab = np.full(n_boot, np.nan), np.full(n_boot, np.nan)
-    if n_boot > 0:
-        rng = np.random.default_rng(seed)
-        b0 = 0
-        for W in resample_weights(np.ones(rated.size), n_boot, rng):
-            full = np.zeros((W.shape[0], U))
-            full[:, rated] = W
-            T = tables(full)
-            kk, aa = _kappa_and_agreement(T)
-            wts = T.sum(axis=(-1, -2))
-            for i in range(W.shape[0]):
-                kb[b0 + i], ab[b0 + i] = wmean(kk[i], wts[i]), wmean(aa[i], wts[i])
-            b0 += W.shape[0]
-
-    def ci(s):
-        s = s[~np.isnan(s)]
-        return tuple(float(x) for x in np.quantile(s, [0.025, 0.975])) if s.size >= 2 else (np.nan, np.nan)
-
-    boot = f"percentile bootstrap over items ({n_boot} resamples)"
-    n_items = int(rated.size)
+    res = bootstrap_sums(C, finalize, n_boot=n_boot, seed=seed, counts=counts, method=ci_method)
+    point_tables = (counts @ C).reshape(P, K, K)
+    k0, _ = _kappa_and_agreement(point_tables)
+    boot = f"{ci_method} bootstrap over items ({n_boot} resamples)"
+    note_base = (f"{level} categories compared as labels; {P} rater pair(s) with shared items, mean over pairs "
+                 "weighted by the number of items each pair shares")
+    n_items = int(counts.sum())
     rows = []
     if "pairwise_cohen_kappa" in want:
         undefined = int(np.isnan(k0).sum())
-        rows.append(StatRow("pairwise_cohen_kappa", wmean(k0, w), *ci(kb), n=n_items,
-                            note=f"mean pairwise Cohen's kappa; {note_base}" + (
+        rows.append(StatRow("pairwise_cohen_kappa", float(res.value[0]), float(res.ci_low[0]), float(res.ci_high[0]),
+                            n=n_items, note=f"mean pairwise Cohen's kappa; {note_base}" + (
                                 f"; {undefined} pair(s) with one category only left out (kappa undefined)"
                                 if undefined else "") + f"; {boot}"))
     if "pairwise_agreement" in want:
-        rows.append(StatRow("pairwise_agreement", wmean(a0, w), *ci(ab), n=n_items,
-                            note=f"mean pairwise percent agreement (share, 0-1); {note_base}; {boot}"))
+        rows.append(StatRow("pairwise_agreement", float(res.value[1]), float(res.ci_low[1]), float(res.ci_high[1]),
+                            n=n_items, note=f"mean pairwise percent agreement (share, 0-1); {note_base}; {boot}"))
     return rows
