@@ -27,8 +27,8 @@ __all__ = ["code_version", "fingerprint", "options_key", "find_audit", "save_aud
 _CONTENT = {
     "signals": "conversation_id, rubric, dimension, rater_id, sample, status, label, value, value_source, "
                "confidence, probs::VARCHAR",
-    "conversations": "conversation_id, conv_key, task_id, system_id, user_kind, user_id, human_batch, n_turns, n_chars, "
-                     "reward, keep",
+    "conversations": "conversation_id, conv_key, task_id, system_id, user_kind, user_id, human_batch, n_turns, "
+                     "n_chars, reward, keep",
     "raters": "rater_id, kind, model, config_hash",
     "rubrics": "rubric, content_hash",
     "tasks": "task_id, domain, difficulty",
