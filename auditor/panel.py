@@ -1,7 +1,8 @@
 """Judge panels: a virtual LLM rater computed from stored verdicts of several judges (``auditor panel create``).
 
 A panel's verdict on a (conversation, dimension) combines its members' scores there (each member's score: the mean
-of its answered samples, or their most common value for ``majority``), when more than half of the members have one:
+of its answered samples, or their most common value for ``majority``, ties broken as below), when more than half of
+the members have one (computed in DuckDB):
 
 - ``mean``: the mean of the member scores (it may fall between two options; stored without a label);
 - ``median``: the median (the mean of the two middle scores for an even count);
@@ -48,11 +49,32 @@ def combine(scores: np.ndarray, rule: str) -> float:
     return float(tied[np.lexsort((tied, np.abs(tied - med)))][0])
 
 
-def _member_scores(store: Store, members: list[str], rule: str, rubric: str | None) -> pd.DataFrame:
-    agg = "mode(value)" if rule == "majority" else "avg(value)"
-    q = (f"SELECT conversation_id, rubric, dimension, rater_id, {agg} AS v FROM signals WHERE status = 'ok' AND "
-         "value IS NOT NULL AND rater_id = ANY(?)" + (" AND rubric = ?" if rubric else "") + " GROUP BY ALL")
-    return store.con.execute(q, [members] + ([rubric] if rubric else [])).fetchdf()
+def _mode(table: str, keys: str) -> str:
+    """SQL: per ``keys`` of ``table`` (columns keys..., v) the most common v, ties toward the tied value closest to
+    the group's median, then the lower one (:func:`combine`'s rule)."""
+    return (f"SELECT {keys}, arg_min(v, [-(k)::DOUBLE, abs(v - med), v]) AS v, sum(k) AS n FROM (SELECT {keys}, v, "
+            f"count(*) AS k, any_value(med) AS med FROM (SELECT *, median(v) OVER (PARTITION BY {keys}) AS med "
+            f"FROM {table}) GROUP BY ALL) GROUP BY ALL")
+
+
+def _verdicts(store: Store, members: list[str], rule: str, rubric: str | None, need: int) -> pd.DataFrame:
+    """The panel's verdicts: (conversation_id, rubric, dimension, value, label), in DuckDB."""
+    where = "status = 'ok' AND value IS NOT NULL AND rater_id = ANY($members)" + (" AND rubric = $rubric"
+                                                                                  if rubric else "")
+    raw = f"(SELECT conversation_id, rubric, dimension, rater_id, value AS v FROM signals WHERE {where})"
+    keys = "conversation_id, rubric, dimension"
+    if rule == "majority":
+        member = f"({_mode(raw, keys + ', rater_id')})"
+        panel = f"SELECT * FROM ({_mode(member, keys)}) WHERE n >= {need}"
+    else:
+        member = f"(SELECT {keys}, rater_id, avg(v) AS v FROM {raw} GROUP BY ALL)"
+        agg = "avg(v)" if rule == "mean" else "median(v)"
+        panel = f"SELECT {keys}, {agg} AS v FROM {member} GROUP BY ALL HAVING count(*) >= {need}"
+    q = (f"WITH p AS ({panel}), lab AS (SELECT rubric, dimension, value, any_value(label) AS label FROM options "
+         f"GROUP BY ALL HAVING count(*) = 1) SELECT p.conversation_id, p.rubric, p.dimension, p.v AS value, "
+         f"lab.label FROM p LEFT JOIN lab ON lab.rubric = p.rubric AND lab.dimension = p.dimension AND "
+         f"lab.value = p.v ORDER BY 1, 2, 3")
+    return store.con.execute(q, {"members": members, **({"rubric": rubric} if rubric else {})}).fetchdf()
 
 
 def create_panel(store: Store, name: str, judges: list[str], rule: str = "mean",
@@ -80,19 +102,13 @@ def create_panel(store: Store, name: str, judges: list[str], rule: str = "mean",
         if m in known:
             raise AuditorError(f"{m!r} is itself a panel. Fix: list its members ({', '.join(known[m]['members'])}) "
                                "instead.")
-    scores = _member_scores(store, members, rule, rubric)
     need = len(members) // 2 + 1
-    out = []
-    for (cid, rub, dim), g in scores.groupby(["conversation_id", "rubric", "dimension"], sort=True):
-        if len(g) >= need:
-            out.append((cid, rub, dim, combine(g["v"].to_numpy(), rule)))
-    if not out:
+    df = _verdicts(store, members, rule, rubric, need)
+    if df.empty:
         raise AuditorError(f"no conversation has verdicts from more than half of {', '.join(members)}"
                            + (f" on rubric {rubric!r}" if rubric else "") + ". Fix: run or ingest those judges on "
                            "the same conversations first.")
-    df = pd.DataFrame(out, columns=["conversation_id", "rubric", "dimension", "value"])
-    labels = _labels(store, df)
-    df = df.assign(rater_id=name, sample=0, rater_kind="judge", status="ok", label=labels, value_source="panel")
+    df = df.assign(rater_id=name, sample=0, rater_kind="judge", status="ok", value_source="panel")
     meta = {"panel": {"members": members, "rule": rule, "min_members": need, "rubric": rubric}}
     with store.transaction():
         keys = df[["conversation_id", "rubric", "dimension"]]
@@ -114,15 +130,6 @@ def create_panel(store: Store, name: str, judges: list[str], rule: str = "mean",
     if n_gone:
         res.notes.append(f"{n_gone} earlier panel verdict(s) no longer have enough member verdicts: removed")
     return res
-
-
-def _labels(store: Store, df: pd.DataFrame) -> list:
-    opts = store.con.execute("SELECT rubric, dimension, value, label FROM options").fetchall()
-    by = {}
-    for rub, dim, v, lab in opts:
-        by.setdefault((rub, dim, float(v)), []).append(lab)
-    return [(lambda labs: labs[0] if labs and len(labs) == 1 else None)(by.get((r, d, float(v))))
-            for r, d, v in zip(df["rubric"], df["dimension"], df["value"])]
 
 
 def _add(a: LoadResult, b: LoadResult) -> LoadResult:

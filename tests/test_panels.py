@@ -111,3 +111,29 @@ def test_cli_panel_create_and_list(tmp_path):
     assert '"duo"' in out.output and "majority" in out.output
     out = run(app, ["--db", db, "panel", "create", "duo", "--judges", "j1,nobody"])
     assert out.exit_code == 1 and "unknown judge 'nobody'" in out.output
+
+
+def test_the_stored_majority_follows_combine(tmp_path):
+    """The SQL that computes panel verdicts applies :func:`combine`'s majority rule, ties included."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(300):
+        rows.append(dict(conversation_id=f"c{i}", rater_id="h", rater_kind="human", dimension="score", value=3))
+        for j in ("j1", "j2", "j3", "j4", "j5"):
+            if rng.random() < 0.85:
+                rows.append(dict(conversation_id=f"c{i}", rater_id=j, rater_kind="judge", dimension="score",
+                                 value=int(rng.integers(1, 6))))
+    d = pd.DataFrame(rows)
+    with Store(tmp_path / "m.duckdb") as s:
+        s.ingest_signals(d, rubric="likert5", source_name="t")
+        for rule in ("majority", "median", "mean"):
+            create_panel(s, f"p_{rule}", ["j1", "j2", "j3", "j4", "j5"], rule)
+            got = s.sql(f"SELECT conversation_id, value, label FROM signals WHERE rater_id = 'p_{rule}'"
+                        ).set_index("conversation_id")
+            j = d[d.rater_kind == "judge"].groupby("conversation_id")["value"]
+            want = {c: combine(g.to_numpy(), rule) for c, g in j if len(g) >= 3}
+            assert set(got.index) == set(want)
+            assert all(got.loc[c, "value"] == pytest.approx(v) for c, v in want.items()), rule
+            on_grid = got["value"].isin([1, 2, 3, 4, 5])
+            assert (got.loc[on_grid, "label"].astype(float) == got.loc[on_grid, "value"]).all()
+            assert got.loc[~on_grid, "label"].isna().all()
