@@ -54,7 +54,7 @@ def _register_optional() -> None:
     """Command groups that live in their own modules (each registers itself when importable)."""
     import importlib
 
-    for mod in ("audit", "judge", "report", "annotate", "panel"):
+    for mod in ("audit", "judge", "report", "annotate", "panel", "plan"):
         try:
             m = importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as e:

@@ -1,0 +1,220 @@
+"""How many conversations should people rate? Label budgets from pilot data in the store (``auditor plan``).
+
+For one LLM rater and one dimension, with the pilot's paired conversations (the LLM's score and the human
+consensus per conversation):
+
+- **Interval half-width against the number of conversations**, by resampling: at each size n the pilot's
+  conversations are drawn n at a time with replacement (``reps`` simulated studies), each gets the audit's own
+  bootstrap interval (``n_boot`` resamples), and the mean half-width is reported. The recommended n for a target
+  half-width comes from the fit h(n) = c / sqrt(n) over those points, and is then checked by one more round of
+  simulated studies at that n (its half-width is reported beside the target; if it misses by more than 10 % the
+  size is refitted with that point included).
+- **Alt-test power** (Calderon et al. 2025): the share of simulated studies of n conversations (drawn with their
+  human ratings, the humans per conversation as in the pilot) in which the alternative annotator test passes at
+  ``epsilon`` — the AltTest authors' way of choosing how many items to annotate.
+- **PPI effective sample size**: how many human labels the labelled conversations plus the LLM's scores of the
+  unlabelled ones are worth for the mean, n x (classical variance / PPI++ variance) at the tuned lambda.
+
+Assumes the pilot is a simple random sample of the conversations to be rated (the note says so).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import AuditorError
+from .store import Store
+
+__all__ = ["PlanOptions", "plan", "PLAN_STATISTICS"]
+
+PLAN_STATISTICS = ["krippendorff_alpha", "mean_diff", "pearson", "mae", "exact_agreement"]
+
+
+@dataclass
+class PlanOptions:
+    rater: str | None = None
+    rubric: str | None = None
+    dimension: str | None = None
+    statistics: list[str] = field(default_factory=lambda: ["krippendorff_alpha", "mean_diff"])
+    target: float = 0.05                 # target half-width of the 95 % interval
+    sizes: list[int] | None = None       # simulated study sizes (default: from the pilot size)
+    reps: int = 20
+    n_boot: int = 200
+    seed: int = 0
+    alt_test: bool = True
+    epsilon: float = 0.15
+
+
+@dataclass
+class Pilot:
+    rater: str
+    rubric: str
+    dimension: object                    # the rubric's Dimension
+    x: np.ndarray                        # LLM score per paired conversation
+    y: np.ndarray                        # human consensus per paired conversation
+    humans: tuple                        # (conv, rater, value) of the human ratings
+    llm_units: np.ndarray
+    llm_values: np.ndarray
+    units: np.ndarray                    # the paired conversations
+
+
+def _pilot(store: Store, opts: PlanOptions) -> Pilot:
+    from .audit import _fetch
+    from .audit._paired import paired_inputs, rater_scores, reference_scores
+
+    raters = _fetch.raters(store)
+    llm = [r for r, i in raters.items() if i.kind in ("judge", "simulator")]
+    rater = opts.rater or (llm[0] if len(llm) == 1 else None)
+    if rater is None:
+        raise AuditorError("which LLM rater? Fix: pass --rater, one of " + (", ".join(llm) or "(none stored: ingest "
+                           "LLM signals or run a judge first)") + ".")
+    if rater not in raters or raters[rater].kind == "human":
+        raise AuditorError(f"{rater!r} is not a stored LLM rater. Fix: use one of {', '.join(llm) or '(none yet)'}.")
+    rubrics = [r for r in _fetch.stored_rubrics(store) if store.con.execute(
+        "SELECT count(*) FROM signals WHERE rubric = ? AND rater_id = ? AND status = 'ok'", [r, rater]
+    ).fetchall()[0][0]]
+    rubric = opts.rubric or (rubrics[0] if len(rubrics) == 1 else None)
+    if rubric is None or rubric not in rubrics:
+        raise AuditorError(f"rubric {opts.rubric!r} has no ratings by {rater!r}. " if opts.rubric else
+                           f"{rater!r} rated several rubrics. " + f"Fix: pass --rubric, one of {', '.join(rubrics)}.")
+    rub = _fetch.load_stored_rubric(store, rubric)
+    dims = rub.dimension_names
+    name = opts.dimension or dims[0]
+    if name not in dims:
+        raise AuditorError(f"unknown dimension {name!r} in rubric {rubric!r}. Fix: use one of {', '.join(dims)}.")
+    dim = rub.dimension(name)
+    sig = _fetch.dimension_signals(store, rubric, name)
+    human_idx = [i.index for i in raters.values() if i.kind == "human"]
+    ref = reference_scores(sig, human_idx, dim.level)
+    inp = paired_inputs(sig, raters[rater].index, ref, dim.level)
+    if inp.units.size < 10:
+        raise AuditorError(f"only {inp.units.size} conversation(s) have both a rating by {rater!r} and a human "
+                           f"rating on {name!r}: too few to plan from. Fix: label a pilot first (e.g. `auditor "
+                           "annotate create pilot --sample 30 ...`) or check --rater / --dimension.")
+    lu, lv = rater_scores(sig, raters[rater].index, dim.level)
+    return Pilot(rater, rubric, dim, inp.x, inp.y, ref[3], lu, lv, inp.units)
+
+
+def _halfwidths(p: Pilot, n: int, stats: list[str], reps: int, n_boot: int, rng) -> dict[str, list[float]]:
+    from .stats.paired import paired_statistics
+
+    out: dict[str, list[float]] = {s: [] for s in stats}
+    N = p.x.size
+    for r in range(reps):
+        idx = rng.integers(0, N, n)
+        rows = paired_statistics(p.x[idx], p.y[idx], level=p.dimension.level,
+                                 option_values=p.dimension.distinct_values, statistics=stats, n_boot=n_boot,
+                                 seed=int(rng.integers(2**31)))
+        for row in rows:
+            if math.isfinite(row.ci_low) and math.isfinite(row.ci_high):
+                out[row.statistic].append((row.ci_high - row.ci_low) / 2)
+    return out
+
+
+def _fit_c(ns: list[int], hs: list[float]) -> float:
+    """Least-squares c in h = c / sqrt(n)."""
+    a = 1 / np.sqrt(np.asarray(ns, dtype=float))
+    h = np.asarray(hs, dtype=float)
+    return float(np.sum(a * h) / np.sum(a * a))
+
+
+def _alt_power(p: Pilot, n: int, reps: int, epsilon: float, rng) -> float:
+    from .stats.alt_test import alt_test, scoring_for_level
+
+    conv, rat, val = (np.asarray(a) for a in p.humans)
+    items = np.intersect1d(np.unique(conv), p.llm_units)
+    order = np.argsort(conv, kind="stable")
+    conv, rat, val = conv[order], rat[order], val[order]
+    start = np.searchsorted(conv, items)
+    stop = np.searchsorted(conv, items, side="right")
+    llm_of = dict(zip(p.llm_units.tolist(), p.llm_values.tolist()))
+    passed = 0
+    for _ in range(reps):
+        pick = rng.integers(0, items.size, n)
+        seg = [np.arange(start[k], stop[k]) for k in pick]
+        lens = np.array([s.size for s in seg])
+        rows = np.concatenate(seg)
+        new_item = np.repeat(np.arange(n), lens)
+        res = alt_test(new_item, rat[rows], val[rows], np.arange(n), np.array([llm_of[int(items[k])] for k in pick]),
+                       scoring=scoring_for_level(p.dimension.level), epsilon=epsilon)
+        passed += res.passed == 1
+    return passed / reps
+
+
+def _ppi_effective(p: Pilot) -> dict:
+    from .stats.corrected import ppi_mean_estimate
+
+    unl = np.setdiff1d(p.llm_units, p.units)
+    fu = np.asarray([v for u, v in zip(p.llm_units, p.llm_values) if u in set(unl.tolist())], dtype=float)
+    e = ppi_mean_estimate(p.y, p.x, fu)
+    n = int(p.y.size)
+    eff = n * (e.classical_se / e.se) ** 2 if e.se and e.se > 0 and math.isfinite(e.se) else float("nan")
+    return {"labelled": n, "unlabelled": int(fu.size), "lambda": e.lam, "effective_n": eff,
+            "note": ("the LLM scores of the unlabelled conversations add nothing here (lambda = 0 or none)"
+                     if not fu.size or not e.lam else
+                     f"{n} human labels plus the LLM's {fu.size} unlabelled scores are worth {eff:.0f} human labels "
+                     "for the mean (PPI++)")}
+
+
+def plan(store: Store, opts: PlanOptions | None = None, **kw) -> dict:
+    """``{"pilot": {...}, "recommended": DataFrame, "curve": DataFrame, "alt_test": DataFrame, "ppi": {...}}``."""
+    opts = opts or PlanOptions(**kw)
+    if not opts.target > 0:
+        raise AuditorError(f"--target-halfwidth {opts.target!r}: give a positive number (e.g. 0.05).")
+    bad = [s for s in opts.statistics if s not in PLAN_STATISTICS]
+    if bad:
+        raise AuditorError(f"cannot plan for {bad[0]!r}. Fix: use one of {', '.join(PLAN_STATISTICS)}.")
+    p = _pilot(store, opts)
+    N = p.x.size
+    rng = np.random.default_rng(opts.seed)
+    sizes = sorted(set(opts.sizes or [max(10, int(N * f)) for f in (0.25, 0.5, 1, 2, 4)]))
+    curve, fits = [], {s: ([], []) for s in opts.statistics}
+    for n in sizes:
+        hw = _halfwidths(p, n, opts.statistics, opts.reps, opts.n_boot, rng)
+        for s, hs in hw.items():
+            curve.append({"statistic": s, "n": n, "halfwidth": float(np.mean(hs)) if hs else np.nan,
+                          "halfwidth_sd": float(np.std(hs)) if hs else np.nan, "reps": len(hs)})
+            if hs:
+                fits[s][0].append(n)
+                fits[s][1].append(float(np.mean(hs)))
+    rec = []
+    for s in opts.statistics:
+        ns, hs = fits[s]
+        if not ns:
+            rec.append({"statistic": s, "target": opts.target, "recommended_n": None, "check_halfwidth": np.nan,
+                        "note": "undefined on these data (no interval at any size)"})
+            continue
+        n_star = max(2, math.ceil((_fit_c(ns, hs) / opts.target) ** 2))
+        check = _halfwidths(p, n_star, [s], opts.reps, opts.n_boot, rng)[s]
+        h_star = float(np.mean(check)) if check else np.nan
+        if check and abs(h_star - opts.target) > 0.1 * opts.target:       # refit with the checked point
+            n_star = max(2, math.ceil((_fit_c(ns + [n_star], hs + [h_star]) / opts.target) ** 2))
+            check = _halfwidths(p, n_star, [s], opts.reps, opts.n_boot, rng)[s]
+            h_star = float(np.mean(check)) if check else np.nan
+        curve.append({"statistic": s, "n": n_star, "halfwidth": h_star,
+                      "halfwidth_sd": float(np.std(check)) if check else np.nan, "reps": len(check)})
+        rec.append({"statistic": s, "target": opts.target, "recommended_n": n_star, "check_halfwidth": h_star,
+                    "note": f"fit h = c / sqrt(n) over {len(ns)} sizes; {opts.reps} simulated studies at n = "
+                            f"{n_star} gave a mean half-width of {h_star:.4f}"})
+    alt = []
+    if opts.alt_test:
+        for n in sizes:
+            alt.append({"n": n, "power": _alt_power(p, n, opts.reps, opts.epsilon, rng), "reps": opts.reps,
+                        "epsilon": opts.epsilon})
+    return {
+        "pilot": {"rater": p.rater, "rubric": p.rubric, "dimension": p.dimension.name, "level": p.dimension.level,
+                  "n": int(N), "humans_per_conversation": float(np.mean(np.unique(np.asarray(p.humans[0]),
+                                                                                  return_counts=True)[1])),
+                  "note": "the pilot's conversations are treated as a simple random sample of those to be rated; "
+                          "simulated studies draw them with replacement"},
+        "recommended": pd.DataFrame(rec, columns=["statistic", "target", "recommended_n", "check_halfwidth",
+                                                  "note"]),
+        "curve": pd.DataFrame(curve, columns=["statistic", "n", "halfwidth", "halfwidth_sd", "reps"]
+                              ).sort_values(["statistic", "n"]).reset_index(drop=True),
+        "alt_test": pd.DataFrame(alt, columns=["n", "power", "reps", "epsilon"]),
+        "ppi": _ppi_effective(p),
+    }
