@@ -27,7 +27,8 @@ def _likert(rng, n):
 
 def _store(tmp_path, h, ll, name="p", extra_llm=0):
     ids = [f"c{i}" for i in range(h.size)]
-    rows = [dict(conversation_id=c, rater_id="h", rater_kind="human", dimension="score", value=v) for c, v in zip(ids, h)]
+    rows = [dict(conversation_id=c, rater_id="h", rater_kind="human", dimension="score", value=v)
+            for c, v in zip(ids, h)]
     rows += [dict(conversation_id=c, rater_id="judge", rater_kind="judge", dimension="score", value=v)
              for c, v in zip(ids, ll)]
     rows += [dict(conversation_id=f"u{i}", rater_id="judge", rater_kind="judge", dimension="score",
