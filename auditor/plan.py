@@ -6,9 +6,9 @@ consensus per conversation):
 - **Interval half-width against the number of conversations**, by resampling: at each size n the pilot's
   conversations are drawn n at a time with replacement (``reps`` simulated studies), each gets the audit's own
   bootstrap interval (``n_boot`` resamples), and the mean half-width is reported. The recommended n for a target
-  half-width comes from the fit h(n) = c / sqrt(n) over those points, and is then checked by one more round of
-  simulated studies at that n (its half-width is reported beside the target; if it misses by more than 10 % the
-  size is refitted with that point included).
+  half-width comes from a power-law fit log h = a + b log n over those points (b = -1/2 is the textbook rate), and
+  is then checked by another round of simulated studies at that n (its half-width is reported beside the target;
+  if it misses by more than 5 %, n steps along the fitted slope and is checked again, up to three times).
 - **Alt-test power** (Calderon et al. 2025): the share of simulated studies of n conversations (drawn with their
   human ratings, the humans per conversation as in the pilot) in which the alternative annotator test passes at
   ``epsilon`` — the AltTest authors' way of choosing how many items to annotate.
@@ -115,11 +115,12 @@ def _halfwidths(p: Pilot, n: int, stats: list[str], reps: int, n_boot: int, rng)
     return out
 
 
-def _fit_c(ns: list[int], hs: list[float]) -> float:
-    """Least-squares c in h = c / sqrt(n)."""
-    a = 1 / np.sqrt(np.asarray(ns, dtype=float))
-    h = np.asarray(hs, dtype=float)
-    return float(np.sum(a * h) / np.sum(a * a))
+def _fit(ns: list[int], hs: list[float]) -> tuple[float, float]:
+    """Least squares on log h = a + b log n (b kept in [-1, -0.25]; one size: b = -1/2). Returns (a, b)."""
+    ln, lh = np.log(np.asarray(ns, dtype=float)), np.log(np.asarray(hs, dtype=float))
+    b = float(np.polyfit(ln, lh, 1)[0]) if len(ns) > 1 else -0.5
+    b = min(max(b, -1.0), -0.25)
+    return float(np.mean(lh - b * ln)), b
 
 
 def _alt_power(p: Pilot, n: int, reps: int, epsilon: float, rng) -> float:
@@ -178,7 +179,7 @@ def plan(store: Store, opts: PlanOptions | None = None, **kw) -> dict:
         for s, hs in hw.items():
             curve.append({"statistic": s, "n": n, "halfwidth": float(np.mean(hs)) if hs else np.nan,
                           "halfwidth_sd": float(np.std(hs)) if hs else np.nan, "reps": len(hs)})
-            if hs:
+            if hs and np.mean(hs) > 0:
                 fits[s][0].append(n)
                 fits[s][1].append(float(np.mean(hs)))
     rec = []
@@ -186,22 +187,32 @@ def plan(store: Store, opts: PlanOptions | None = None, **kw) -> dict:
         ns, hs = fits[s]
         if not ns:
             rec.append({"statistic": s, "target": opts.target, "recommended_n": None, "check_halfwidth": np.nan,
-                        "note": "undefined on these data (no interval at any size)"})
+                        "note": "no size to recommend: the interval is undefined or has zero width at every size "
+                                "(e.g. the LLM and the humans always agree in the pilot)"})
             continue
-        n_star = max(2, math.ceil((_fit_c(ns, hs) / opts.target) ** 2))
-        check = _halfwidths(p, n_star, [s], opts.reps, opts.n_boot, rng)[s]
-        h_star = float(np.mean(check)) if check else np.nan
-        if check and abs(h_star - opts.target) > 0.1 * opts.target:       # refit with the checked point
-            n_star = max(2, math.ceil((_fit_c(ns + [n_star], hs + [h_star]) / opts.target) ** 2))
+        a, b = _fit(ns, hs)
+        n_star = max(2, math.ceil(math.exp((math.log(opts.target) - a) / b)))
+        for _ in range(3):          # check by simulation; off by > 5 %: step along the fitted slope and recheck
             check = _halfwidths(p, n_star, [s], opts.reps, opts.n_boot, rng)[s]
             h_star = float(np.mean(check)) if check else np.nan
+            if not check or h_star <= 0 or abs(h_star - opts.target) <= 0.05 * opts.target:
+                break
+            n_star = max(2, math.ceil(n_star * (opts.target / h_star) ** (1 / b)))
         curve.append({"statistic": s, "n": n_star, "halfwidth": h_star,
                       "halfwidth_sd": float(np.std(check)) if check else np.nan, "reps": len(check)})
         rec.append({"statistic": s, "target": opts.target, "recommended_n": n_star, "check_halfwidth": h_star,
-                    "note": f"fit h = c / sqrt(n) over {len(ns)} sizes; {opts.reps} simulated studies at n = "
+                    "note": f"fit log h = a + b log n over {len(ns)} sizes (b = {b:.2f}); {opts.reps} simulated "
+                            f"studies at n = "
                             f"{n_star} gave a mean half-width of {h_star:.4f}"})
-    alt = []
-    if opts.alt_test:
+    alt, alt_note = [], ""
+    conv_h, rat_h = np.asarray(p.humans[0]), np.asarray(p.humans[1])
+    per_item = np.unique(conv_h, return_counts=True)[1]
+    if opts.alt_test and (per_item.max(initial=0) < 2 or np.unique(rat_h).size < 3):
+        alt_note = (f"alt-test power not simulated: it needs items with at least two human ratings and at least 3 "
+                    f"humans; the pilot has at most {per_item.max(initial=0)} rating(s) per conversation from "
+                    f"{np.unique(rat_h).size} human(s). Label some conversations twice (`auditor annotate create ... "
+                    "--overlap 2`) to get a ceiling and the alt-test.")
+    elif opts.alt_test:
         for n in sizes:
             alt.append({"n": n, "power": _alt_power(p, n, opts.reps, opts.epsilon, rng), "reps": opts.reps,
                         "epsilon": opts.epsilon})
@@ -216,5 +227,6 @@ def plan(store: Store, opts: PlanOptions | None = None, **kw) -> dict:
         "curve": pd.DataFrame(curve, columns=["statistic", "n", "halfwidth", "halfwidth_sd", "reps"]
                               ).sort_values(["statistic", "n"]).reset_index(drop=True),
         "alt_test": pd.DataFrame(alt, columns=["n", "power", "reps", "epsilon"]),
+        "alt_test_note": alt_note,
         "ppi": _ppi_effective(p),
     }

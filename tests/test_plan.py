@@ -118,3 +118,32 @@ def test_cli_plan(tmp_path):
     assert out["pilot"]["n"] == 120 and out["alt_test"] == []
     r = CliRunner().invoke(app, ["--db", db, "plan", "--sizes", "10,x"])
     assert r.exit_code == 1 and "--sizes" in r.output
+
+
+def test_annotate_create_sample_auto(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 600
+    t = rng.integers(1, 6, n)
+    db = tmp_path / "a.duckdb"
+    with Store(db) as s:
+        s.ingest_conversations(pd.DataFrame({"conversation_id": [f"c{i}" for i in range(n)],
+                                             "messages": ['[{"role": "user", "content": "hi"}]'] * n}),
+                               source_name="convs")
+        rows = [dict(conversation_id=f"c{i}", rater_id="judge", rater_kind="judge", dimension="score",
+                     value=int(np.clip(t[i] + rng.integers(-1, 2), 1, 5))) for i in range(n)]
+        rows += [dict(conversation_id=f"c{i}", rater_id="h", rater_kind="human", dimension="score", value=int(t[i]))
+                 for i in range(100)]
+        s.ingest_signals(pd.DataFrame(rows), rubric="likert5", source_name="t")
+        want = plan(s, statistics=["krippendorff_alpha"], target=0.04, reps=10, n_boot=200, alt_test=False)
+    r = CliRunner().invoke(app, ["--db", str(db), "annotate", "create", "more", "--rubric", "likert5",
+                                 "--annotators", "a,b", "--overlap", "1", "--sample", "auto", "--target-halfwidth",
+                                 "0.04", "--where", "conversation_id NOT IN (SELECT conversation_id FROM signals "
+                                 "WHERE rater_id = 'h')"])
+    assert r.exit_code == 0, r.output
+    more = int(want["recommended"]["recommended_n"].iloc[0]) - 100
+    assert f"so {more} more are drawn" in r.output.replace("\n", " ")
+    with Store(db, read_only=True) as s:
+        assert s.sql("SELECT n_items FROM campaigns WHERE campaign = 'more'").n_items[0] == more
+    r = CliRunner().invoke(app, ["--db", str(db), "annotate", "create", "m2", "--rubric", "likert5",
+                                 "--annotators", "a,b", "--sample", "auto", "--target-halfwidth", "0.9"])
+    assert r.exit_code == 1 and "already give a half-width" in r.output

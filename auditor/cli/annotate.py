@@ -21,13 +21,52 @@ def register(root: typer.Typer) -> None:
     root.command("serve")(serve_cmd)
 
 
+def _sample_size(store, sample: str | None, *, rubric, target, rater, statistic, dimension, seed) -> int | None:
+    """--sample N, or --sample auto: what `auditor plan` recommends minus the pilot's labelled conversations."""
+    from ..errors import AuditorError
+
+    if sample is None:
+        return None
+    if sample.strip().lower() != "auto":
+        try:
+            return int(sample)
+        except ValueError:
+            raise AuditorError(f"--sample {sample!r}: give a number of conversations or auto") from None
+    from ..plan import plan
+
+    res = plan(store, rater=rater, rubric=rubric, dimension=dimension, statistics=[statistic], target=target,
+               reps=10, n_boot=200, alt_test=False, seed=seed)
+    rec = res["recommended"].iloc[0]
+    pilot = res["pilot"]["n"]
+    if rec["recommended_n"] is None or rec["recommended_n"] != rec["recommended_n"]:
+        raise AuditorError(f"--sample auto: {rec['note']}. Fix: give --sample N.")
+    more = int(rec["recommended_n"]) - pilot
+    if more <= 0:
+        raise AuditorError(f"--sample auto: the {pilot} labelled conversations already give a half-width of "
+                           f"{statistic} at or below {target:g} (`auditor plan` recommends {rec['recommended_n']}). "
+                           "Fix: lower --target-halfwidth, or give --sample N.")
+    console.print(f"--sample auto: `auditor plan` recommends {rec['recommended_n']} conversations for a half-width "
+                  f"of {target:g} on {statistic} ({res['pilot']['rater']}, {res['pilot']['dimension']}); the pilot "
+                  f"has {pilot}, so {more} more are drawn", highlight=False, markup=False)
+    return more
+
+
 @app.command("create")
 @handle_errors
 def create_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaign name (letters, digits, . _ -)."),
                rubric: str = typer.Option(..., "--rubric", help="Rubric whose questions people answer."),
                annotators: str = typer.Option(..., "--annotators", help="Comma-separated names, e.g. alice,bob,carol."),
                overlap: int = typer.Option(2, "--overlap", help="Annotators per conversation (K)."),
-               sample: int = typer.Option(None, "--sample", help="How many conversations to draw."),
+               sample: str = typer.Option(None, "--sample", metavar="N|auto",
+                                          help="How many conversations to draw; auto = as many more as `auditor "
+                                               "plan` says the pilot needs for --target-halfwidth."),
+               target: float = typer.Option(0.05, "--target-halfwidth",
+                                            help="With --sample auto: the 95 % interval half-width to reach."),
+               plan_rater: str = typer.Option(None, "--plan-rater",
+                                              help="With --sample auto: the LLM rater to plan for (default: the "
+                                                   "only one)."),
+               plan_statistic: str = typer.Option("krippendorff_alpha", "--plan-statistic",
+                                                  help="With --sample auto: the statistic whose interval counts."),
                strategy: str = typer.Option(None, "--strategy",
                                             help="all | random | stratified (default: random with --sample, "
                                                  "stratified with --stratify-by, else all)."),
@@ -50,6 +89,8 @@ def create_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Campaig
     from ..campaign import create_campaign
 
     with open_store(ctx) as store:
+        sample = _sample_size(store, sample, rubric=rubric, target=target, rater=plan_rater,
+                              statistic=plan_statistic, dimension=stratify_dimension, seed=seed)
         made = create_campaign(store, name, rubric=rubric, annotators=annotators, overlap=overlap, sample=sample,
                                strategy=strategy, stratify_by=stratify_by, stratify_dimension=stratify_dimension,
                                where=where, seed=seed, from_disagreements=from_disagreements, top=top)
