@@ -151,9 +151,8 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
     rubrics = [opts.rubric] if opts.rubric else stored
     _check_names(store, rubrics, opts)
     out: list[dict] = []
-    from ._systems import wants_system_rows
-
     from ..panel import panels
+    from ._systems import wants_system_rows
 
     ctx = _Loop(raters, llm_ids, human_idx, ref_idx, ref_name, paired_stats, multi_stats, opts,
                 wants_system_rows(opts.statistics), panels(store))
