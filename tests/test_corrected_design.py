@@ -108,3 +108,44 @@ def test_the_audit_weights_a_stratified_campaign_and_refuses_a_mixed_design(base
         ppi = rows[(rows.rater == JUDGE) & (rows.statistic == "ppi_mean")].iloc[0]
         assert np.isnan(ppi.value) and "refused: the labelled conversations mix" in ppi.note
         assert "auditor audit --campaign strat" in ppi.note
+
+
+def test_weighted_rogan_gladen_covers_a_stratified_population_and_unweighted_misses():
+    """Binary outcome, two strata of 2,000: A (prevalence 0.7, the judge's TPR 0.95 / TNR 0.6) sampled at 20 %,
+    B (prevalence 0.3, TPR 0.6 / TNR 0.95) at 4 %. Weighted TPR/TNR estimate the population's, so the weighted
+    Rogan-Gladen interval covers the population prevalence; the unweighted one over-represents A and misses.
+    400 replications, B = 200."""
+    from auditor.stats.corrected import rogan_gladen_rate
+
+    rng = np.random.default_rng(7)
+    sizes, prev, tpr, tnr, pi = (2000, 2000), (0.7, 0.3), (0.95, 0.6), (0.6, 0.95), (0.2, 0.04)
+    reps, cover_w, cover_u, err_w, err_u = 400, 0, 0, [], []
+    for r in range(reps):
+        y, f, lab, h = [], [], [], []
+        for s in (0, 1):
+            ys = rng.random(sizes[s]) < prev[s]
+            fs = np.where(ys, rng.random(sizes[s]) < tpr[s], rng.random(sizes[s]) >= tnr[s])
+            y.append(ys)
+            f.append(fs)
+            lab.append(rng.random(sizes[s]) < pi[s])
+            h.append(np.full(sizes[s], s))
+        y, f, lab, h = (np.concatenate(a) for a in (y, f, lab, h))
+        truth = y.mean()
+        w = 1 / np.where(h == 0, pi[0], pi[1])[lab]
+        rw = rogan_gladen_rate(f.astype(float), f[lab].astype(float), y[lab].astype(float), n_boot=200, seed=r,
+                               w=w, strata=h[lab])
+        ru = rogan_gladen_rate(f.astype(float), f[lab].astype(float), y[lab].astype(float), n_boot=200, seed=r)
+        cover_w += rw.ci_low <= truth <= rw.ci_high
+        cover_u += ru.ci_low <= truth <= ru.ci_high
+        err_w.append(rw.value - truth)
+        err_u.append(ru.value - truth)
+    print(f"weighted coverage {cover_w / reps:.3f}, unweighted {cover_u / reps:.3f}")
+    assert 0.93 <= cover_w / reps <= 0.97, cover_w / reps
+    assert cover_u / reps < 0.5, cover_u / reps
+    assert abs(np.mean(err_w)) < 0.01 < abs(np.mean(err_u))
+    assert "weighted by 1 / inclusion probability" in rw.note and "within the design's strata" in rw.note
+    # equal weights and no strata: the unweighted estimate, exactly
+    same = rogan_gladen_rate(f.astype(float), f[lab].astype(float), y[lab].astype(float), n_boot=0,
+                             w=np.full(int(lab.sum()), 3.0))
+    assert same.value == pytest.approx(rogan_gladen_rate(f.astype(float), f[lab].astype(float),
+                                                         y[lab].astype(float), n_boot=0).value, abs=1e-12)

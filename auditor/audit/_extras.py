@@ -339,11 +339,6 @@ def _corrected_rows(sig, dim, idx, inp, opts, want: _Want, design: dict | None =
             if where:
                 row.note = f"labels from a simple random sample (campaign {where}); " + row.note
         out.append(row)
-    if "rogan_gladen_rate" in names and design["kind"] == "weighted":
-        out.append(StatRow("rogan_gladen_rate", float("nan"), n=int(inp.units.size),
-                           note=f"undefined: the labels come from a sample with unequal inclusion probabilities "
-                                f"(campaign {where}) and Rogan-Gladen here is not design-weighted; use ppi_mean"))
-        return out
     if "rogan_gladen_rate" in names:
         if dim.level != "binary":
             out += _nan_rows(["rogan_gladen_rate"], "Rogan-Gladen needs a binary dimension", want)
@@ -351,9 +346,13 @@ def _corrected_rows(sig, dim, idx, inp, opts, want: _Want, design: dict | None =
             lo, hi = dim.distinct_values[0], dim.distinct_values[-1]
             mid = (lo + hi) / 2
             off = int(np.sum((np.abs(vx - lo) > _TOL) & (np.abs(vx - hi) > _TOL)))
+            weighted = design["kind"] == "weighted"
             row = _corr.rogan_gladen_rate((vx >= mid).astype(float), (inp.x >= mid).astype(float),
-                                          (inp.y >= mid).astype(float), **boot)
-            row.note = f"success = value {hi:g}; " + row.note
+                                          (inp.y >= mid).astype(float), **boot,
+                                          w=1.0 / design["pi"] if weighted else None,
+                                          strata=design.get("strata") if weighted else None)
+            row.note = f"success = value {hi:g}; " + (f"design-weighted (campaign {where}); " if weighted else
+                                                      "") + row.note
             if off:
                 row.note += f"; {off} LLM score(s) between the two values thresholded at {mid:g}"
             out.append(row)

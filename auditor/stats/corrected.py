@@ -239,7 +239,7 @@ def _stratified_boot(strata: list[np.ndarray], finalize, n_boot: int, seed, ci_m
           doc="Success rate corrected for the LLM's sensitivity and specificity (Rogan-Gladen).")
 def rogan_gladen_rate(llm_all, llm_labelled, human_labelled, *, n_unlabelled: int | None = None,
                       n_boot: int = 1000, seed: int | None = 0, ci_method: str = "percentile",
-                      confidence: float = 0.95) -> StatRow:
+                      confidence: float = 0.95, w=None, strata=None) -> StatRow:
     """Rogan-Gladen corrected prevalence of a binary outcome (see the module docstring).
 
     Parameters
@@ -248,6 +248,10 @@ def rogan_gladen_rate(llm_all, llm_labelled, human_labelled, *, n_unlabelled: in
     llm_labelled, human_labelled : (n,) the LLM's label and the human consensus (0/1) on the labelled ones
         (a subset of the conversations in ``llm_all``; the bootstrap resamples labelled and LLM-only
         conversations separately).
+    w, strata : for labels from a sample with unequal inclusion probabilities: ``w`` = 1 / inclusion probability
+        of each labelled conversation, so TPR and TNR are Hajek (weighted) estimates of the population's, and
+        optionally the design stratum of each, so the bootstrap resamples within strata. The LLM's positive rate
+        is over every conversation it rated (the frame) and needs no weight.
 
     Examples
     --------
@@ -269,8 +273,9 @@ def rogan_gladen_rate(llm_all, llm_labelled, human_labelled, *, n_unlabelled: in
         raise ValueError("llm_labelled and human_labelled need one element per labelled conversation")
     if fl.size > a.size:
         raise ValueError("llm_all must include the labelled conversations")
-    # strata: labelled rows [llm pos, 1, tp, pos, tn, neg]; unlabelled rows [llm pos, 1, 0, 0, 0, 0]
-    lab = np.column_stack([fl, np.ones_like(fl), fl * yl, yl, (1 - fl) * (1 - yl), 1 - yl])
+    # strata: labelled rows [llm pos, 1, w tp, w pos, w tn, w neg]; unlabelled rows [llm pos, 1, 0, 0, 0, 0]
+    wl = _weights(w, fl.size, "w")
+    lab = np.column_stack([fl, np.ones_like(fl), wl * fl * yl, wl * yl, wl * (1 - fl) * (1 - yl), wl * (1 - yl)])
     n_pos_lab = fl.sum()
     rest_pos = a.sum() - n_pos_lab
     n_rest = a.size - fl.size
@@ -289,7 +294,13 @@ def rogan_gladen_rate(llm_all, llm_labelled, human_labelled, *, n_unlabelled: in
             return np.column_stack([np.where(j > 0, np.clip((p + tnr - 1) / j, 0, 1), np.nan), p, tpr, tnr,
                                     (p + tnr - 1) / j])
 
-    value, lo, hi, bad = _stratified_boot([lab, unl], finalize, n_boot, seed, ci_method, confidence)
+    groups = [lab]
+    if strata is not None:
+        h = np.asarray(strata)
+        if h.size != fl.size:
+            raise ValueError("strata need one element per labelled conversation")
+        groups = [lab[h == s] for s in np.unique(h)]
+    value, lo, hi, bad = _stratified_boot(groups + [unl], finalize, n_boot, seed, ci_method, confidence)
     rg, p, tpr, tnr, raw = value
     n = int(a.size)
     what = (f"LLM positive rate {p:.4g} over {n} conversations; TPR {tpr:.4g}, TNR {tnr:.4g} against the human "
@@ -301,7 +312,9 @@ def rogan_gladen_rate(llm_all, llm_labelled, human_labelled, *, n_unlabelled: in
         return StatRow("rogan_gladen_rate", np.nan, n=n, note=f"undefined: TPR + TNR = {tpr + tnr:.4g} <= 1, the "
                        f"LLM labels carry no information about the outcome (the correction would divide by "
                        f"{tpr + tnr - 1:.4g}); {what}")
-    note = f"Rogan-Gladen (p + TNR - 1) / (TPR + TNR - 1); {what}; " + \
+    how = ("labelled conversations weighted by 1 / inclusion probability (Hajek TPR and TNR)"
+           + ("; resampled within the design's strata" if strata is not None else "")) if w is not None else ""
+    note = f"Rogan-Gladen (p + TNR - 1) / (TPR + TNR - 1); {what}; " + (f"{how}; " if how else "") + \
         _ci_text(n_boot, ci_method, n, "conversations (stratified: labelled / LLM-only)")
     if raw < 0 or raw > 1:
         note += f"; raw estimate {raw:.4g} clipped to [0, 1]"
