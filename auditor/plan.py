@@ -12,6 +12,9 @@ consensus per conversation):
 - **Alt-test power** (Calderon et al. 2025): the share of simulated studies of n conversations (drawn with their
   human ratings, the humans per conversation as in the pilot) in which the alternative annotator test passes at
   ``epsilon`` — the AltTest authors' way of choosing how many items to annotate.
+- **The human ceiling**: Krippendorff's alpha among K annotators per conversation (K = 2 up to what the pilot has,
+  at most 5; K of each conversation's ratings drawn at random) by study size, and the conversations needed per K
+  for the target half-width (from the fit, not re-checked).
 - **PPI effective sample size**: how many human labels the labelled conversations plus the LLM's scores of the
   unlabelled ones are worth for the mean, n x (classical variance / PPI++ variance) at the tuned lambda.
 
@@ -146,11 +149,53 @@ def _alt_power(p: Pilot, n: int, reps: int, epsilon: float, rng) -> float:
     return passed / reps
 
 
+def _ceiling(p: Pilot, sizes: list[int], opts: PlanOptions, rng) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The humans' own agreement (Krippendorff's alpha among K annotators per conversation) by study size, for each
+    K the pilot supports (conversations with at least K ratings; K of them drawn at random per conversation)."""
+    from .stats.multirater import multirater_statistics
+
+    conv, val = np.asarray(p.humans[0]), np.asarray(p.humans[2], dtype=float)
+    order = np.argsort(conv, kind="stable")
+    conv, val = conv[order], val[order]
+    items, start, counts = np.unique(conv, return_index=True, return_counts=True)
+    rows, rec = [], []
+    for k in range(2, min(int(counts.max(initial=0)), 5) + 1):
+        ok = np.flatnonzero(counts >= k)
+        if ok.size < 5:
+            continue
+        ns, hs = [], []
+        for n in sizes:
+            widths = []
+            for _ in range(opts.reps):
+                pick = ok[rng.integers(0, ok.size, n)]
+                # k of each picked conversation's ratings, at random
+                keys = rng.random((n, int(counts[pick].max())))
+                keys[np.arange(keys.shape[1])[None, :] >= counts[pick, None]] = 2.0    # past its ratings: last
+                take = (start[pick, None] + np.argsort(keys, axis=1)[:, :k]).ravel()
+                r = multirater_statistics(np.repeat(np.arange(n), k), np.tile(np.arange(k), n), val[take],
+                                          level=p.dimension.level, option_values=p.dimension.distinct_values,
+                                          statistics=["krippendorff_alpha"], n_boot=opts.n_boot,
+                                          seed=int(rng.integers(2**31)))[0]
+                if math.isfinite(r.ci_low) and math.isfinite(r.ci_high):
+                    widths.append((r.ci_high - r.ci_low) / 2)
+            h = float(np.mean(widths)) if widths else np.nan
+            rows.append({"annotators": k, "n": n, "halfwidth": h, "reps": len(widths)})
+            if widths and h > 0:
+                ns.append(n)
+                hs.append(h)
+        if ns:
+            a, b = _fit(ns, hs)
+            rec.append({"annotators": k, "target": opts.target,
+                        "recommended_n": max(2, math.ceil(math.exp((math.log(opts.target) - a) / b))),
+                        "pilot_conversations": int(ok.size)})
+    return (pd.DataFrame(rows, columns=["annotators", "n", "halfwidth", "reps"]),
+            pd.DataFrame(rec, columns=["annotators", "target", "recommended_n", "pilot_conversations"]))
+
+
 def _ppi_effective(p: Pilot) -> dict:
     from .stats.corrected import ppi_mean_estimate
 
-    unl = np.setdiff1d(p.llm_units, p.units)
-    fu = np.asarray([v for u, v in zip(p.llm_units, p.llm_values) if u in set(unl.tolist())], dtype=float)
+    fu = np.asarray(p.llm_values, dtype=float)[~np.isin(p.llm_units, p.units)]
     e = ppi_mean_estimate(p.y, p.x, fu)
     n = int(p.y.size)
     eff = n * (e.classical_se / e.se) ** 2 if e.se and e.se > 0 and math.isfinite(e.se) else float("nan")
@@ -228,5 +273,6 @@ def plan(store: Store, opts: PlanOptions | None = None, **kw) -> dict:
                               ).sort_values(["statistic", "n"]).reset_index(drop=True),
         "alt_test": pd.DataFrame(alt, columns=["n", "power", "reps", "epsilon"]),
         "alt_test_note": alt_note,
+        **dict(zip(("ceiling_curve", "ceiling"), _ceiling(p, sizes, opts, rng))),
         "ppi": _ppi_effective(p),
     }

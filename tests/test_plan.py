@@ -147,3 +147,22 @@ def test_annotate_create_sample_auto(tmp_path):
     r = CliRunner().invoke(app, ["--db", str(db), "annotate", "create", "m2", "--rubric", "likert5",
                                  "--annotators", "a,b", "--sample", "auto", "--target-halfwidth", "0.9"])
     assert r.exit_code == 1 and "already give a half-width" in r.output
+
+
+def test_ceiling_plan_by_annotators_per_conversation(tmp_path):
+    """Three humans per conversation (true score + noise): alpha among 3 needs fewer conversations than among 2
+    for the same half-width, and the K-of-3 draw never takes one rating twice (alpha among 2 copies would be 1)."""
+    rng = np.random.default_rng(5)
+    n = 200
+    t = rng.integers(1, 6, n)
+    rows = [dict(conversation_id=f"c{i}", rater_id=f"h{k}", rater_kind="human", dimension="score",
+                 value=int(np.clip(t[i] + rng.integers(-1, 2), 1, 5))) for i in range(n) for k in range(3)]
+    rows += [dict(conversation_id=f"c{i}", rater_id="judge", rater_kind="judge", dimension="score",
+                  value=int(t[i])) for i in range(n)]
+    with Store(tmp_path / "c.duckdb") as s:
+        s.ingest_signals(pd.DataFrame(rows), rubric="likert5", source_name="c")
+        res = plan(s, target=0.05, reps=5, n_boot=100, alt_test=False, sizes=[50, 100, 200])
+    rec = res["ceiling"].set_index("annotators")["recommended_n"]
+    assert list(rec.index) == [2, 3] and rec[3] < rec[2]
+    curve = res["ceiling_curve"]
+    assert (curve["halfwidth"] > 0.02).all()          # duplicated ratings would shrink the interval toward 0

@@ -60,6 +60,10 @@ def plan_cmd(ctx: typer.Context,
     if not res["alt_test"].empty:
         emit(res["alt_test"], as_json=False, as_csv=False,
              title=f"Alt-test power: share of simulated studies in which it passes (epsilon {epsilon:g})")
+    if not res["ceiling"].empty:
+        emit(res["ceiling"], as_json=False, as_csv=False,
+             title=f"The human ceiling: conversations to label per annotators each (alpha among them, half-width "
+                   f"{target:g})")
     if res["alt_test_note"]:
         console.print(res["alt_test_note"], highlight=False, markup=False)
     console.print(f"PPI++: {res['ppi']['note']}", highlight=False, markup=False)
