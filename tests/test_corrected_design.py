@@ -149,3 +149,48 @@ def test_weighted_rogan_gladen_covers_a_stratified_population_and_unweighted_mis
                              w=np.full(int(lab.sum()), 3.0))
     assert same.value == pytest.approx(rogan_gladen_rate(f.astype(float), f[lab].astype(float),
                                                          y[lab].astype(float), n_boot=0).value, abs=1e-12)
+
+
+def test_a_signals_file_with_inclusion_probabilities_is_design_weighted(tmp_path):
+    """Imported labels with inclusion_prob / stratum columns weigh like a stratified campaign's."""
+    import pandas as pd
+
+    from auditor.errors import IngestError
+
+    rng = np.random.default_rng(3)
+    n = 400
+    stratum = np.where(np.arange(n) < 200, "A", "B")
+    truth = np.where(stratum == "A", rng.integers(3, 6, n), rng.integers(1, 4, n))
+    llm = np.clip(truth + np.where(stratum == "A", 1, -1) * (rng.random(n) < 0.5), 1, 5)
+    pi = np.where(stratum == "A", 0.3, 0.05)
+    lab = rng.random(n) < pi
+    judge = pd.DataFrame({"conversation_id": [f"c{i}" for i in range(n)], "rater_id": "judge",
+                          "rater_kind": "judge", "dimension": "score", "value": llm})
+    humans = pd.DataFrame({"conversation_id": [f"c{i}" for i in np.flatnonzero(lab)], "rater_id": "h",
+                           "rater_kind": "human", "dimension": "score", "value": truth[lab],
+                           "inclusion_prob": pi[lab], "stratum": stratum[lab]})
+    f = tmp_path / "humans.csv"
+    humans.to_csv(f, index=False)
+    with Store(tmp_path / "d.duckdb") as s:
+        s.ingest_signals(judge, rubric="likert5", source_name="judge")
+        res = s.ingest_signals(str(f), rubric="likert5")
+        assert any("inclusion probability from the file" in x for x in res.notes)
+        assert s.ingest_signals(str(f), rubric="likert5").batch_id is None            # idempotent
+        rows = audit(s, n_boot=50, statistics=["ppi_mean"])
+        ppi = rows[rows.statistic == "ppi_mean"].iloc[0]
+        assert "design-weighted" in ppi.note and "file" in ppi.note
+        want = ppi_mean_estimate(truth[lab].astype(float), llm[lab].astype(float), llm.astype(float), w=1 / pi[lab],
+                                 strata=np.array([f"file {f}:{h}" for h in stratum[lab]]))
+        assert ppi.value == pytest.approx(want.value, abs=1e-12)
+        assert (ppi.ci_low, ppi.ci_high) == (pytest.approx(want.ci_low, abs=1e-12),
+                                             pytest.approx(want.ci_high, abs=1e-12))
+        # wrong inputs: named, nothing loaded
+        bad = humans.copy()
+        bad.loc[bad.index[1], "inclusion_prob"] = 1.5
+        with pytest.raises(IngestError, match=r"row 2, field 'inclusion_prob': inclusion_prob '1.5' is not a "
+                                              r"probability in \(0, 1\]"):
+            s.ingest_signals(bad.assign(rater_id="h2"), rubric="likert5", source_name="bad")
+        other = humans.assign(rater_id="h3", inclusion_prob=0.5)
+        with pytest.raises(IngestError, match="already stored with inclusion probability"):
+            s.ingest_signals(other, rubric="likert5", source_name="other")
+        assert s.sql("SELECT count(*) AS n FROM signals WHERE rater_id IN ('h2', 'h3')").n[0] == 0

@@ -320,10 +320,13 @@ def _corrected_rows(sig, dim, idx, inp, opts, want: _Want, design: dict | None =
                       f"chosen by largest disagreement (campaign {where}), not at random; a corrected estimate needs "
                       "a random sample of labelled conversations (label a --sample campaign)")
         else:
+            first = design["campaigns"][0]
+            fix = ("give every labelled conversation an inclusion_prob (in the signals file, or reload with "
+                   "--replace)" if first.startswith("file ") else
+                   f"audit the campaign alone (auditor audit --campaign {first})")
             reason = (f"refused: the labelled conversations mix a sample with unequal inclusion probabilities "
                       f"(campaign {where}) with {design['n_outside']} labelled outside it, which together follow no "
-                      f"known design. Fix: audit the campaign alone (auditor audit --campaign "
-                      f"{design['campaigns'][0]})")
+                      f"known design. Fix: {fix}")
         out += [StatRow(s, float("nan"), n=int(inp.units.size), note=reason)
                 for s in ("ppi_mean", "rogan_gladen_rate") if s in names]
         return out

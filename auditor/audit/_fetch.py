@@ -122,24 +122,23 @@ def selected_among(store: Store, sig: DimensionSignals, rubric: str, units: np.n
 
 def inclusion_probs(store: Store, sig: DimensionSignals, rubric: str) -> dict[int, tuple[float, str, str | None]]:
     """Conversation key -> (inclusion probability, campaign(s), stratum) for conversations whose labels on ``rubric``
-    come from probability campaigns (all / random / stratified). Several campaigns on one conversation combine as
-    independent draws: 1 - prod(1 - pi) (and have no single stratum). Memoised on the dimension's signals."""
+    come from probability campaigns (all / random / stratified) or from a signals file with an ``inclusion_prob``
+    column (named ``file <source>``). Several designs on one conversation combine as independent draws:
+    1 - prod(1 - pi) (and have no single stratum). Memoised on the dimension's signals."""
     key = ("inclusion", rubric)
     if key in sig.memo:
         return sig.memo[key]
-    out: dict[int, tuple] = {}
-    has = store.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'campaigns'"
-                            ).fetchall()[0][0]
-    if has:
-        rows = store.con.execute(
-            "SELECT c.conv_key, 1 - product(1 - i.inclusion_prob), string_agg(DISTINCT cp.campaign, ', '), "
-            "CASE WHEN count(*) = 1 THEN any_value(cp.campaign || ':' || coalesce(i.stratum, '')) END "
-            "FROM campaigns cp JOIN campaign_items i USING (campaign) "
-            "JOIN conversations c ON c.conversation_id = i.conversation_id "
-            "WHERE cp.rubric = ? AND i.inclusion_prob IS NOT NULL AND EXISTS (SELECT 1 FROM campaign_answers a "
-            "WHERE a.campaign = i.campaign AND a.item_id = i.item_id AND a.status = 'ok') GROUP BY 1",
-            [rubric]).fetchall()
-        out = {int(k): (float(p), c, h) for k, p, c, h in rows}
+    rows = store.con.execute(
+        "WITH d AS (SELECT i.conversation_id, i.inclusion_prob AS p, cp.campaign AS src, i.stratum "
+        "FROM campaigns cp JOIN campaign_items i USING (campaign) "
+        "WHERE cp.rubric = $r AND i.inclusion_prob IS NOT NULL AND EXISTS (SELECT 1 FROM campaign_answers a "
+        "WHERE a.campaign = i.campaign AND a.item_id = i.item_id AND a.status = 'ok') "
+        "UNION ALL SELECT conversation_id, inclusion_prob, 'file ' || source, stratum FROM label_designs "
+        "WHERE rubric = $r) "
+        "SELECT c.conv_key, 1 - product(1 - d.p), string_agg(DISTINCT d.src, ', '), "
+        "CASE WHEN count(*) = 1 THEN any_value(d.src || ':' || coalesce(d.stratum, '')) END "
+        "FROM d JOIN conversations c USING (conversation_id) GROUP BY 1", {"r": rubric}).fetchall()
+    out = {int(k): (float(p), c, h) for k, p, c, h in rows}
     sig.memo[key] = out
     return out
 

@@ -34,6 +34,7 @@ _CONTENT = {
     "tasks": "task_id, domain, difficulty",
     "campaigns": "campaign, rubric, strategy, stratify_by, overlap",
     "campaign_items": "campaign, item_id, conversation_id, inclusion_prob, stratum",
+    "label_designs": "rubric, conversation_id, inclusion_prob, stratum",
 }
 
 

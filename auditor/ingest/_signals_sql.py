@@ -25,7 +25,7 @@ from .signals import RATER_KINDS, SignalOptions, fault_for, fault_kind
 __all__ = ["Prepared", "prepare_signals", "check_prepared"]
 
 CANONICAL = {"conversation_id", "rater_id", "rater_kind", "task_id", "system_id", "sample", "confidence", "status",
-             "error", "raw", "rationale"}
+             "error", "raw", "rationale", "inclusion_prob", "stratum"}
 
 
 @dataclass

@@ -344,14 +344,16 @@ def _ingest_signals_in(self: Store, source, source_name, rub, opts, rubric, mode
     from ..ingest import check_prepared, open_source, prepare_signals
     from ._writes import NeedsCheck, register_rubric, write_prepared
 
+    from ..ingest._design_sql import apply_design, source_design
     from ..ingest._systems_sql import apply_systems, source_systems
 
     src = open_source(self.con, source, source_name)
-    systems = None
+    systems = design = None
     try:
         prep = prepare_signals(self.con, src, rub, opts)
         systems = source_systems(self.con, src, opts, replace=replace)
-        n_sys = [0]
+        design = source_design(self.con, src, opts, rub.name, replace=replace)
+        n_sys, n_design = [0], [0]
         try:
             def write():
                 with self.transaction():
@@ -359,6 +361,7 @@ def _ingest_signals_in(self: Store, source, source_name, rub, opts, rubric, mode
                     res = write_prepared(self, prep, source=src.path, rubric=rub.name, model=model,
                                          replace=replace, sha256=src.sha256, options=opts.to_dict())
                     n_sys[0] = apply_systems(self.con, systems, replace=replace) if systems else 0
+                    n_design[0] = apply_design(self.con, design, rub.name, src.path, res.batch_id) if design else 0
                     return res
             try:
                 res = write()          # one pass, checked afterwards
@@ -370,9 +373,13 @@ def _ingest_signals_in(self: Store, source, source_name, rub, opts, rubric, mode
             prep.close(self.con)
         if n_sys[0]:
             prep.notes.append(f"{n_sys[0]} conversation(s) got their system_id from the file")
+        if n_design[0]:
+            prep.notes.append(f"{n_design[0]} conversation(s) got an inclusion probability from the file: corrected "
+                              "estimates weight their labels by 1 / inclusion_prob")
     finally:
-        if systems:
-            self.con.execute(f"DROP TABLE IF EXISTS {systems}")
+        for t in (systems, design):
+            if t:
+                self.con.execute(f"DROP TABLE IF EXISTS {t}")
         src.close(self.con)
     res.notes = prep.notes + res.notes
     return res
