@@ -18,7 +18,9 @@ consensus per conversation):
 - **PPI effective sample size**: how many human labels the labelled conversations plus the LLM's scores of the
   unlabelled ones are worth for the mean, n x (classical variance / PPI++ variance) at the tuned lambda.
 
-Assumes the pilot is a simple random sample of the conversations to be rated (the note says so).
+Assumes the pilot is a simple random sample of the conversations to be rated (the note says so). Without a pilot,
+``assume_alpha`` (with ``assume_levels`` options and ``assume_annotators`` humans per conversation) builds a
+synthetic one from a latent-score model (:func:`_assumed_pilot`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class PlanOptions:
     seed: int = 0
     alt_test: bool = True
     epsilon: float = 0.15
+    assume_alpha: float | None = None    # no pilot: plan from an assumed alpha between the LLM and the humans
+    assume_levels: int = 5               # ... on an ordinal scale of this many options
+    assume_annotators: int = 1           # ... with this many humans per conversation
 
 
 @dataclass
@@ -100,6 +105,48 @@ def _pilot(store: Store, opts: PlanOptions) -> Pilot:
                            "annotate create pilot --sample 30 ...`) or check --rater / --dimension.")
     lu, lv = rater_scores(sig, raters[rater].index, dim.level)
     return Pilot(rater, rubric, dim, inp.x, inp.y, ref[3], lu, lv, inp.units)
+
+
+def _assumed_pilot(opts: PlanOptions, n: int = 2000) -> Pilot:
+    """A synthetic pilot from assumptions: a latent N(0, 1) score per conversation, each human and the LLM see it
+    with N(0, s^2) noise and answer on ``assume_levels`` equiprobable ordinal options; s is tuned (bisection) so
+    that the LLM's ordinal alpha against the humans' consensus is ``assume_alpha``."""
+    from .rubric import Dimension, Option
+    from .stats.paired import paired_statistics
+
+    a, k, m = opts.assume_alpha, int(opts.assume_levels), int(opts.assume_annotators)
+    if not -1 < a < 1:
+        raise AuditorError(f"--assume-alpha {a!r}: give the alpha you expect, between -1 and 1 (e.g. 0.6).")
+    if k < 2 or m < 1:
+        raise AuditorError("--assume-levels needs at least 2 options and --assume-annotators at least 1.")
+    dim = Dimension(name="assumed", level="ordinal", options=[Option(label=str(i), value=i) for i in range(1, k + 1)])
+    rng = np.random.default_rng(opts.seed)
+    z = rng.normal(size=n)
+    e_h, e_l = rng.normal(size=(m, n)), rng.normal(size=n)
+    cuts = np.quantile(z, np.linspace(0, 1, k + 1)[1:-1])
+
+    def build(s):
+        h = 1 + np.stack([np.searchsorted(cuts, z + s * e) for e in e_h])
+        ll = 1 + np.searchsorted(cuts, z + s * e_l)
+        y = np.sort(h, axis=0)[(m - 1) // 2]          # the audit's ordinal consensus: the (lower) median
+        return h.astype(float), ll.astype(float), y.astype(float)
+
+    def alpha_at(s):
+        _, ll, y = build(s)
+        return paired_statistics(ll, y, level="ordinal", option_values=dim.distinct_values,
+                                 statistics=["krippendorff_alpha"], n_boot=0)[0].value
+
+    lo, hi = 1e-3, 20.0
+    if alpha_at(lo) < a:
+        raise AuditorError(f"--assume-alpha {a:g} is higher than {k} options allow in this model "
+                           f"({alpha_at(lo):.3f}). Fix: assume a lower alpha or more options.")
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if alpha_at(mid) > a else (lo, mid)
+    h, ll, y = build((lo + hi) / 2)
+    units = np.arange(n)
+    humans = (np.tile(units, m), np.repeat(np.arange(m), n), h.ravel())
+    return Pilot("assumed LLM", "assumed", dim, ll, y, humans, units, ll, units)
 
 
 def _halfwidths(p: Pilot, n: int, stats: list[str], reps: int, n_boot: int, rng) -> dict[str, list[float]]:
@@ -206,15 +253,16 @@ def _ppi_effective(p: Pilot) -> dict:
                      "for the mean (PPI++)")}
 
 
-def plan(store: Store, opts: PlanOptions | None = None, **kw) -> dict:
-    """``{"pilot": {...}, "recommended": DataFrame, "curve": DataFrame, "alt_test": DataFrame, "ppi": {...}}``."""
+def plan(store: Store | None, opts: PlanOptions | None = None, **kw) -> dict:
+    """``{"pilot", "recommended", "curve", "alt_test", "alt_test_note", "ceiling_curve", "ceiling", "ppi"}``; with
+    ``assume_alpha`` the pilot is synthetic and ``store`` may be None."""
     opts = opts or PlanOptions(**kw)
     if not opts.target > 0:
         raise AuditorError(f"--target-halfwidth {opts.target!r}: give a positive number (e.g. 0.05).")
     bad = [s for s in opts.statistics if s not in PLAN_STATISTICS]
     if bad:
         raise AuditorError(f"cannot plan for {bad[0]!r}. Fix: use one of {', '.join(PLAN_STATISTICS)}.")
-    p = _pilot(store, opts)
+    p = _assumed_pilot(opts) if opts.assume_alpha is not None else _pilot(store, opts)
     N = p.x.size
     rng = np.random.default_rng(opts.seed)
     sizes = sorted(set(opts.sizes or [max(10, int(N * f)) for f in (0.25, 0.5, 1, 2, 4)]))
@@ -265,8 +313,12 @@ def plan(store: Store, opts: PlanOptions | None = None, **kw) -> dict:
         "pilot": {"rater": p.rater, "rubric": p.rubric, "dimension": p.dimension.name, "level": p.dimension.level,
                   "n": int(N), "humans_per_conversation": float(np.mean(np.unique(np.asarray(p.humans[0]),
                                                                                   return_counts=True)[1])),
-                  "note": "the pilot's conversations are treated as a simple random sample of those to be rated; "
-                          "simulated studies draw them with replacement"},
+                  "note": (f"no pilot: {N} synthetic conversations with alpha {opts.assume_alpha:g} on "
+                           f"{opts.assume_levels} ordinal options, {opts.assume_annotators} human(s) each (latent "
+                           "normal score plus noise); simulated studies draw them with replacement"
+                           if opts.assume_alpha is not None else
+                           "the pilot's conversations are treated as a simple random sample of those to be rated; "
+                           "simulated studies draw them with replacement")},
         "recommended": pd.DataFrame(rec, columns=["statistic", "target", "recommended_n", "check_halfwidth",
                                                   "note"]),
         "curve": pd.DataFrame(curve, columns=["statistic", "n", "halfwidth", "halfwidth_sd", "reps"]

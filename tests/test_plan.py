@@ -166,3 +166,21 @@ def test_ceiling_plan_by_annotators_per_conversation(tmp_path):
     assert list(rec.index) == [2, 3] and rec[3] < rec[2]
     curve = res["ceiling_curve"]
     assert (curve["halfwidth"] > 0.02).all()          # duplicated ratings would shrink the interval toward 0
+
+
+def test_plan_from_assumptions_without_a_store(tmp_path):
+    from auditor.plan import _assumed_pilot, PlanOptions
+
+    p = _assumed_pilot(PlanOptions(assume_alpha=0.6, assume_levels=5, assume_annotators=3))
+    a = paired_statistics(p.x, p.y, level="ordinal", option_values=[1, 2, 3, 4, 5],
+                          statistics=["krippendorff_alpha"], n_boot=0)[0].value
+    assert a == pytest.approx(0.6, abs=0.01)
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "none.duckdb"), "plan", "--assume-alpha", "0.6",
+                                 "--assume-annotators", "3", "--reps", "3", "--bootstrap", "50", "--sizes",
+                                 "100,200", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["pilot"]["note"].startswith("no pilot") and not (tmp_path / "none.duckdb").exists()
+    assert [c["annotators"] for c in out["ceiling"]] == [2, 3] and out["alt_test"]
+    r = CliRunner().invoke(app, ["plan", "--assume-alpha", "1.5"])
+    assert r.exit_code == 1 and "between -1 and 1" in r.output

@@ -30,6 +30,13 @@ def plan_cmd(ctx: typer.Context,
              bootstrap: int = typer.Option(200, "--bootstrap", min=20, help="Bootstrap resamples per study."),
              epsilon: float = typer.Option(0.15, "--alt-test-epsilon", help="The alt-test's margin."),
              alt_test: bool = typer.Option(True, "--alt-test/--no-alt-test", help="Simulate the alt-test's power."),
+             assume_alpha: float = typer.Option(None, "--assume-alpha",
+                                                help="No pilot yet: plan from this expected alpha between the LLM "
+                                                     "and the humans (no store needed)."),
+             assume_levels: int = typer.Option(5, "--assume-levels", help="With --assume-alpha: options on the "
+                                                                          "ordinal scale."),
+             assume_annotators: int = typer.Option(1, "--assume-annotators",
+                                                   help="With --assume-alpha: humans per conversation."),
              seed: int = typer.Option(0, "--seed", help="Random seed."),
              as_json: bool = JSON_OPT):
     """How many conversations should people rate? Resamples the pilot's labelled conversations at growing sizes."""
@@ -44,14 +51,20 @@ def plan_cmd(ctx: typer.Context,
         raise AuditorError(f"--sizes {sizes!r}: every size needs at least 2 conversations")
     opts = PlanOptions(rater=rater, rubric=rubric, dimension=dimension,
                        statistics=statistic or ["krippendorff_alpha", "mean_diff"], target=target, sizes=size_list,
-                       reps=reps, n_boot=bootstrap, seed=seed, alt_test=alt_test, epsilon=epsilon)
-    with open_store(ctx, read_only=True) as store:
-        res = plan(store, opts)
+                       reps=reps, n_boot=bootstrap, seed=seed, alt_test=alt_test, epsilon=epsilon,
+                       assume_alpha=assume_alpha, assume_levels=assume_levels, assume_annotators=assume_annotators)
+    if assume_alpha is not None:
+        res = plan(None, opts)
+    else:
+        with open_store(ctx, read_only=True) as store:
+            res = plan(store, opts)
     if as_json:
         out = {k: records(v) if hasattr(v, "to_dict") else v for k, v in res.items()}
         sys.stdout.write(json.dumps(out, default=str) + "\n")
         return
     p = res["pilot"]
+    if assume_alpha is not None:
+        console.print(p["note"], highlight=False, markup=False)
     console.print(f"pilot: {p['n']} conversations rated by {p['rater']} and people ({p['humans_per_conversation']:.1f}"
                   f" humans each) on {p['rubric']} / {p['dimension']} ({p['level']})", highlight=False, markup=False)
     emit(res["recommended"][["statistic", "target", "recommended_n", "check_halfwidth"]], as_json=False,
