@@ -10,8 +10,9 @@ consensus per conversation):
   is then checked by another round of simulated studies at that n (its half-width is reported beside the target;
   if it misses by more than 5 %, n steps along the fitted slope and is checked again, up to three times).
 - **Alt-test power** (Calderon et al. 2025): the share of simulated studies of n conversations (drawn with their
-  human ratings, the humans per conversation as in the pilot) in which the alternative annotator test passes at
-  ``epsilon`` — the AltTest authors' way of choosing how many items to annotate.
+  human ratings) in which the alternative annotator test passes at ``epsilon`` — the AltTest authors' way of
+  choosing how many items to annotate — with all the pilot's humans and with fewer (down to the test's 3, at most
+  6 humans shown; a random subset per study).
 - **The human ceiling**: Krippendorff's alpha among K annotators per conversation (K = 2 up to what the pilot has,
   at most 5; K of each conversation's ratings drawn at random) by study size, and the conversations needed per K
   for the target half-width (from the fit, not re-checked).
@@ -36,7 +37,7 @@ from .store import Store
 
 __all__ = ["PlanOptions", "plan", "PLAN_STATISTICS"]
 
-PLAN_STATISTICS = ["krippendorff_alpha", "mean_diff", "pearson", "mae", "exact_agreement"]
+PLAN_STATISTICS = ["krippendorff_alpha", "mean_diff", "pearson", "mae", "exact_agreement", "ppi_mean"]
 
 
 @dataclass
@@ -150,18 +151,28 @@ def _assumed_pilot(opts: PlanOptions, n: int = 2000) -> Pilot:
 
 
 def _halfwidths(p: Pilot, n: int, stats: list[str], reps: int, n_boot: int, rng) -> dict[str, list[float]]:
+    """Interval half-widths of ``reps`` simulated studies of n labelled conversations. ``ppi_mean``: the PPI++
+    interval of the human mean with the LLM's scores of the pilot's unlabelled conversations (the same pool in
+    every study)."""
+    from .stats.corrected import ppi_mean_estimate
     from .stats.paired import paired_statistics
 
     out: dict[str, list[float]] = {s: [] for s in stats}
+    paired = [s for s in stats if s != "ppi_mean"]
+    unlabelled = np.asarray(p.llm_values, dtype=float)[~np.isin(p.llm_units, p.units)]
     N = p.x.size
     for r in range(reps):
         idx = rng.integers(0, N, n)
         rows = paired_statistics(p.x[idx], p.y[idx], level=p.dimension.level,
-                                 option_values=p.dimension.distinct_values, statistics=stats, n_boot=n_boot,
-                                 seed=int(rng.integers(2**31)))
+                                 option_values=p.dimension.distinct_values, statistics=paired, n_boot=n_boot,
+                                 seed=int(rng.integers(2**31))) if paired else []
         for row in rows:
             if math.isfinite(row.ci_low) and math.isfinite(row.ci_high):
                 out[row.statistic].append((row.ci_high - row.ci_low) / 2)
+        if "ppi_mean" in stats:
+            e = ppi_mean_estimate(p.y[idx], p.x[idx], unlabelled)
+            if math.isfinite(e.ci_low) and math.isfinite(e.ci_high):
+                out["ppi_mean"].append((e.ci_high - e.ci_low) / 2)
     return out
 
 
@@ -173,10 +184,15 @@ def _fit(ns: list[int], hs: list[float]) -> tuple[float, float]:
     return float(np.mean(lh - b * ln)), b
 
 
-def _alt_power(p: Pilot, n: int, reps: int, epsilon: float, rng) -> float:
+def _alt_power(p: Pilot, n: int, reps: int, epsilon: float, rng, humans: int | None = None) -> float:
+    """Share of ``reps`` simulated studies (n conversations drawn with their human ratings; with ``humans``, the
+    ratings of that many of the pilot's humans, drawn at random per study) in which the alt-test passes."""
     from .stats.alt_test import alt_test, scoring_for_level
 
     conv, rat, val = (np.asarray(a) for a in p.humans)
+    if humans is not None:
+        keep = np.isin(rat, rng.choice(np.unique(rat), humans, replace=False))
+        conv, rat, val = conv[keep], rat[keep], val[keep]
     items = np.intersect1d(np.unique(conv), p.llm_units)
     order = np.argsort(conv, kind="stable")
     conv, rat, val = conv[order], rat[order], val[order]
@@ -285,18 +301,34 @@ def plan(store: Store | None, opts: PlanOptions | None = None, **kw) -> dict:
             continue
         a, b = _fit(ns, hs)
         n_star = max(2, math.ceil(math.exp((math.log(opts.target) - a) / b)))
+        tried = dict(zip(ns, hs))
         for _ in range(3):          # check by simulation; off by > 5 %: step along the fitted slope and recheck
+            if n_star in tried:
+                break
             check = _halfwidths(p, n_star, [s], opts.reps, opts.n_boot, rng)[s]
-            h_star = float(np.mean(check)) if check else np.nan
-            if not check or h_star <= 0 or abs(h_star - opts.target) <= 0.05 * opts.target:
+            if not check:
+                break
+            h_star = float(np.mean(check))
+            tried[n_star] = h_star
+            curve.append({"statistic": s, "n": n_star, "halfwidth": h_star, "halfwidth_sd": float(np.std(check)),
+                          "reps": len(check)})
+            if h_star <= 0 or abs(h_star - opts.target) <= 0.05 * opts.target:
                 break
             n_star = max(2, math.ceil(n_star * (opts.target / h_star) ** (1 / b)))
-        curve.append({"statistic": s, "n": n_star, "halfwidth": h_star,
-                      "halfwidth_sd": float(np.std(check)) if check else np.nan, "reps": len(check)})
-        rec.append({"statistic": s, "target": opts.target, "recommended_n": n_star, "check_halfwidth": h_star,
-                    "note": f"fit log h = a + b log n over {len(ns)} sizes (b = {b:.2f}); {opts.reps} simulated "
-                            f"studies at n = "
-                            f"{n_star} gave a mean half-width of {h_star:.4f}"})
+        # the smallest simulated size that reaches the target (within 5 %), else the best one tried
+        ok = sorted(n for n, h in tried.items() if h <= 1.05 * opts.target)
+        fit_note = f"fit log h = a + b log n over {len(ns)} sizes (b = {b:.2f})"
+        if ok:
+            n_rec = ok[0]
+            note = (f"{fit_note}; the smallest simulated size reaching the target: {opts.reps} studies at n = {n_rec} "
+                    f"gave a mean half-width of {tried[n_rec]:.4f}")
+        else:
+            n_rec = max(tried)
+            note = (f"not reached: the narrowest simulated half-width is {min(tried.values()):.4f} (at n = "
+                    f"{min(tried, key=tried.get)}); it may level off (e.g. a PPI interval is bounded by the LLM's "
+                    f"fixed unlabelled pool). Fix: simulate larger --sizes, or relax --target-halfwidth")
+        rec.append({"statistic": s, "target": opts.target, "recommended_n": n_rec if ok else None,
+                    "check_halfwidth": tried[n_rec], "note": note})
     alt, alt_note = [], ""
     conv_h, rat_h = np.asarray(p.humans[0]), np.asarray(p.humans[1])
     per_item = np.unique(conv_h, return_counts=True)[1]
@@ -306,9 +338,12 @@ def plan(store: Store | None, opts: PlanOptions | None = None, **kw) -> dict:
                     f"{np.unique(rat_h).size} human(s). Label some conversations twice (`auditor annotate create ... "
                     "--overlap 2`) to get a ceiling and the alt-test.")
     elif opts.alt_test:
-        for n in sizes:
-            alt.append({"n": n, "power": _alt_power(p, n, opts.reps, opts.epsilon, rng), "reps": opts.reps,
-                        "epsilon": opts.epsilon})
+        n_humans = int(np.unique(rat_h).size)
+        for h in range(3, min(n_humans, 6) + 1):        # all humans, and fewer down to the test's minimum of 3
+            for n in sizes:
+                alt.append({"humans": h, "n": n, "power": _alt_power(p, n, opts.reps, opts.epsilon, rng,
+                                                                     None if h == n_humans else h),
+                            "reps": opts.reps, "epsilon": opts.epsilon})
     return {
         "pilot": {"rater": p.rater, "rubric": p.rubric, "dimension": p.dimension.name, "level": p.dimension.level,
                   "n": int(N), "humans_per_conversation": float(np.mean(np.unique(np.asarray(p.humans[0]),
@@ -323,7 +358,7 @@ def plan(store: Store | None, opts: PlanOptions | None = None, **kw) -> dict:
                                                   "note"]),
         "curve": pd.DataFrame(curve, columns=["statistic", "n", "halfwidth", "halfwidth_sd", "reps"]
                               ).sort_values(["statistic", "n"]).reset_index(drop=True),
-        "alt_test": pd.DataFrame(alt, columns=["n", "power", "reps", "epsilon"]),
+        "alt_test": pd.DataFrame(alt, columns=["humans", "n", "power", "reps", "epsilon"]),
         "alt_test_note": alt_note,
         **dict(zip(("ceiling_curve", "ceiling"), _ceiling(p, sizes, opts, rng))),
         "ppi": _ppi_effective(p),

@@ -97,6 +97,13 @@ def test_ppi_effective_n_and_errors(tmp_path):
         res = plan(s, target=0.1, reps=3, n_boot=20, alt_test=False)
         assert res["ppi"]["labelled"] == 200 and res["ppi"]["unlabelled"] == 2000
         assert res["ppi"]["effective_n"] > 1000                          # the LLM's labels are worth a lot
+        with_llm = plan(s, target=0.1, reps=5, n_boot=20, alt_test=False, statistics=["ppi_mean"])
+    with _store(tmp_path, t, np.clip(np.round(t + rng.normal(0, 1.5, t.size)), 1, 5), name="f") as s2:
+        alone = plan(s2, target=0.1, reps=5, n_boot=20, alt_test=False, statistics=["ppi_mean"])
+    n_with = with_llm["recommended"]["recommended_n"].iloc[0]
+    n_alone = alone["recommended"]["recommended_n"].iloc[0]
+    assert n_with < n_alone / 3           # a perfect judge on 2,000 unlabelled conversations saves most labels
+    with _store(tmp_path, t, t.copy(), name="g", extra_llm=2000) as s:
         with pytest.raises(AuditorError, match="cannot plan for 'wilcoxon'"):
             plan(s, statistics=["wilcoxon"])
         with pytest.raises(AuditorError, match="positive"):
