@@ -191,3 +191,24 @@ def test_plan_from_assumptions_without_a_store(tmp_path):
     assert [c["annotators"] for c in out["ceiling"]] == [2, 3] and out["alt_test"]
     r = CliRunner().invoke(app, ["plan", "--assume-alpha", "1.5"])
     assert r.exit_code == 1 and "between -1 and 1" in r.output
+
+
+def test_report_labelling_budget(tmp_path):
+    from auditor.report import write_report
+
+    rng = np.random.default_rng(6)
+    h, ll = _likert(rng, 150)
+    with _store(tmp_path, h, ll) as s:
+        paths = write_report(s, str(tmp_path / "r.html"), n_boot=50, plan_halfwidth=0.08)
+        want = plan(s, target=0.08, statistics=["krippendorff_alpha"], reps=10, n_boot=200, alt_test=False,
+                    dimension="score")
+    data = json.load(open(paths["json"], encoding="utf-8"))
+    entry = data["rubrics"][0]["plan"][0]
+    assert entry["rater"] == "judge" and entry["dimension"] == "score"
+    assert entry["recommended_n"] == want["recommended"]["recommended_n"].iloc[0]
+    html = open(paths["html"], encoding="utf-8").read()
+    assert 'id="plan-0"' in html and 'id="r0-plan-cap"' in html and "<svg" in html
+    assert "Labelling budget" in open(paths["md"], encoding="utf-8").read()
+    r = CliRunner().invoke(app, ["--db", str(tmp_path / "p.duckdb"), "report", "--out", str(tmp_path / "x.html"),
+                                 "--plan-halfwidth", "0"])
+    assert r.exit_code == 1 and "--plan-halfwidth" in r.output

@@ -59,7 +59,11 @@ def report_cmd(ctx: typer.Context,
                rubric: str = RUBRIC_OPT,
                dimension: list[str] = typer.Option(None, "--dimension", help="Only these dimension(s)."),
                bootstrap: int = BOOTSTRAP_OPT, seed: int = SEED_OPT, ci: str = CI_OPT,
-               difficulty: str = DIFFICULTY_OPT, fresh: bool = FRESH_OPT, as_json: bool = JSON_OPT):
+               difficulty: str = DIFFICULTY_OPT, fresh: bool = FRESH_OPT,
+               plan_halfwidth: float = typer.Option(None, "--plan-halfwidth", metavar="H",
+                                                    help="Add a labelling budget: conversations to label per LLM "
+                                                         "rater for alpha's 95 % interval to reach half-width H."),
+               as_json: bool = JSON_OPT):
     """Write a self-contained HTML agreement report (plus NAME.md and NAME.json with the same numbers).
 
     It holds a verdict card per LLM rater, per-dimension agreement next to the human ceiling, the leaderboard,
@@ -71,12 +75,14 @@ def report_cmd(ctx: typer.Context,
     report_paths(out)                       # a wrong --out fails now, not after the audit
     if top < 0:
         raise AuditorError(f"--top {top}: use 0 or more conversations per rater")
+    if plan_halfwidth is not None and not plan_halfwidth > 0:
+        raise AuditorError(f"--plan-halfwidth {plan_halfwidth!r}: give a positive half-width, e.g. 0.05")
     opts = _options(design=design, llm=llm, reference=reference, rubric=rubric, dimension=dimension,
                     bootstrap=bootstrap, seed=seed, ci=ci, difficulty=difficulty)
     with open_store(ctx, read_only=True) as store:
         rows, pending = stored_or_computed(ctx, opts, fresh=fresh, command="report", store=store, quiet=as_json)
         paths = write_report(store, out, audit_rows=rows, options=opts, top=top, title=title,
-                             difficulty_file=difficulty)
+                             difficulty_file=difficulty, plan_halfwidth=plan_halfwidth)
     record_audit(ctx, pending)
     if as_json:
         print_json({"report": paths, "stored_audit": pending.reused})

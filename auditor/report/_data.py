@@ -135,7 +135,8 @@ def _rubric_section(ctx: _Context, rub_name: str) -> dict:
 
 
 def build_report_data(store, rows: pd.DataFrame, *, settings: dict, title: str | None = None, top: int = 5,
-                      difficulty_file: str | None = None, created_at: datetime | None = None) -> dict:
+                      difficulty_file: str | None = None, created_at: datetime | None = None,
+                      plan_halfwidth: float | None = None) -> dict:
     """Everything the templates render and the JSON report holds (the plots are drawn from it).
 
     ``rows`` are :func:`auditor.audit.audit`'s rows; ``settings`` (bootstrap size, seed, CI method, ...) are
@@ -147,6 +148,14 @@ def build_report_data(store, rows: pd.DataFrame, *, settings: dict, title: str |
     created_at = created_at or datetime.now(timezone.utc)
     ctx = _Context(store, rows, top=top, difficulty_file=difficulty_file)
     rubrics = [_rubric_section(ctx, name) for name in ctx.idx.rubrics()]
+    for rub in rubrics:
+        rub["plan"] = []
+        if plan_halfwidth:
+            from ._plan import plan_section
+
+            paired = [s["rater"] for s in rub["raters"] if s["design"] == "paired"]
+            rub["plan"] = plan_section(store, _fetch.load_stored_rubric(store, rub["name"]), paired, plan_halfwidth,
+                                       seed=int(settings.get("seed") or 0))
     board = sort_leaderboard(leaderboard(store, rows)) if ctx.pairs else pd.DataFrame()
     shown = [k for k in LEADERBOARD_METRICS if not board.empty and board[k].notna().any()]
     settings = dict(settings)

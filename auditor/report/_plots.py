@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from ._format import is_num, plot_text
 
 __all__ = ["to_svg", "forest_alpha", "forest_bias", "distributions", "confusion", "reliability_plot",
-           "outcome_plot", "RC"]
+           "outcome_plot", "plan_plot", "RC"]
 
 RC = {"svg.fonttype": "none", "font.size": 10, "axes.titlesize": 10.5, "axes.labelsize": 10,
       "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "axes.spines.top": False,
@@ -296,4 +296,36 @@ def outcome_plot(sec: dict, colors: dict, key: str) -> str | None:
     ax.set_xlabel("task difficulty bin (success rate pooled over the simulators' runs)")
     ax.set_ylabel("success rate")
     _legend_top(fig, [h1, h2], ["real users", plot_text(sec["rater"], 48)])
+    return to_svg(fig, key)
+
+
+def plan_plot(rub: dict, colors: dict, key: str) -> str | None:
+    """Labelling budget: alpha's simulated interval half-width against labelled conversations (log scale), one
+    line per LLM rater, the target as a dashed line and each rater's recommended size marked."""
+    entries = [e for e in rub.get("plan") or [] if e["curve"]]
+    if not entries:
+        return None
+    fig = _figure(6.4, 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    for e in entries:
+        pts = sorted((c["n"], c["halfwidth"]) for c in e["curve"] if is_num(c["halfwidth"]))
+        if not pts:
+            continue
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3.5, lw=1.4,
+                color=colors.get(e["rater"], INK), label=plot_text(f"{e['rater']} ({e['dimension']})", 40))
+        if e["recommended_n"]:
+            ax.plot([e["recommended_n"]], [e["check_halfwidth"]], marker="D", ms=7, color=colors.get(e["rater"], INK))
+    ax.axhline(entries[0]["target"], color=GREY, ls="--", lw=1)
+    ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    ticks = sorted({c["n"] for e in entries for c in e["curve"] if is_num(c["halfwidth"])})
+    keep = [t for i, t in enumerate(ticks) if i == 0 or t >= 1.35 * ticks[i - 1]]      # no crowding
+    ax.xaxis.set_major_locator(FixedLocator(keep))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("labelled conversations (simulated studies from the pilot)")
+    ax.set_ylabel("half-width of α's 95% interval")
+    ax.legend(frameon=False, loc="upper right")
     return to_svg(fig, key)

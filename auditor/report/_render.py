@@ -91,7 +91,8 @@ def _plots_for(data: dict) -> dict:
     for i, rub in enumerate(data["rubrics"]):
         out[f"r{i}"] = {"alpha": _plots.forest_alpha(rub, colors, f"r{i}-alpha"),
                         "bias": _plots.forest_bias(rub, colors, f"r{i}-bias"),
-                        "dist": _plots.distributions(rub, colors, f"r{i}-dist")}
+                        "dist": _plots.distributions(rub, colors, f"r{i}-dist"),
+                        "plan": _plots.plan_plot(rub, colors, f"r{i}-plan")}
         for j, sec in enumerate(rub["raters"]):
             k = f"r{i}s{j}"
             out[k] = {"confusion": _plots.confusion(sec, f"{k}-conf"),
@@ -114,7 +115,7 @@ def render_markdown(data: dict, *, stem: str = "report") -> str:
 def write_report(store, out: str | Path = "reports/report.html", *, audit_rows=None, options=None,
                  n_boot: int = 1000, seed: int = 0, ci_method: str = "percentile", top: int = 5,
                  title: str | None = None, difficulty_file: str | None = None,
-                 created_at: datetime | None = None) -> dict[str, str]:
+                 created_at: datetime | None = None, plan_halfwidth: float | None = None) -> dict[str, str]:
     """Write the agreement report for every audited LLM rater: ``NAME.html``, ``NAME.md`` and ``NAME.json``.
 
     Parameters
@@ -125,6 +126,8 @@ def write_report(store, out: str | Path = "reports/report.html", *, audit_rows=N
         ``n_boot``, ``seed``, ``ci_method``).
     top : conversations listed per LLM rater under "largest disagreements".
     difficulty_file : a frozen task-difficulty map for the outcome-calibration table (matched design).
+    plan_halfwidth : add a labelling budget (:func:`auditor.plan.plan` per paired LLM rater): conversations to label
+        for alpha's 95 % interval to reach this half-width.
 
     Returns ``{"html": path, "md": path, "json": path}``. The HTML is one self-contained file: inline CSS and
     SVG plots, no scripts, no fonts, no network; every text from the data is escaped.
@@ -142,9 +145,9 @@ def write_report(store, out: str | Path = "reports/report.html", *, audit_rows=N
                            "holds LLM and human ratings of the same rubric (auditor audit).")
     paths = report_paths(out)
     settings = {"n_boot": int(n_boot), "seed": seed, "ci_method": ci_method, "confidence": 0.95,
-                "top_disagreements": int(top), "difficulty_file": difficulty_file}
+                "top_disagreements": int(top), "difficulty_file": difficulty_file, "plan_halfwidth": plan_halfwidth}
     data = build_report_data(store, audit_rows, settings=settings, title=title, top=top,
-                             difficulty_file=difficulty_file, created_at=created_at)
+                             difficulty_file=difficulty_file, created_at=created_at, plan_halfwidth=plan_halfwidth)
     stem = paths["html"].stem
     html = render_html(data, stem=stem)
     md = render_markdown(data, stem=stem)
