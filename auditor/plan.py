@@ -87,9 +87,12 @@ def _pilot(store: Store, opts: PlanOptions) -> Pilot:
         "SELECT count(*) FROM signals WHERE rubric = ? AND rater_id = ? AND status = 'ok'", [r, rater]
     ).fetchall()[0][0]]
     rubric = opts.rubric or (rubrics[0] if len(rubrics) == 1 else None)
+    if not rubrics:
+        raise AuditorError(f"{rater!r} has no answered rating in this store. Fix: pick another --rater.")
     if rubric is None or rubric not in rubrics:
-        raise AuditorError(f"rubric {opts.rubric!r} has no ratings by {rater!r}. " if opts.rubric else
-                           f"{rater!r} rated several rubrics. " + f"Fix: pass --rubric, one of {', '.join(rubrics)}.")
+        why = f"rubric {opts.rubric!r} has no ratings by {rater!r}" if opts.rubric else \
+            f"{rater!r} rated several rubrics"
+        raise AuditorError(f"{why}. Fix: pass --rubric, one of {', '.join(rubrics)}.")
     rub = _fetch.load_stored_rubric(store, rubric)
     dims = rub.dimension_names
     name = opts.dimension or dims[0]
