@@ -194,3 +194,20 @@ def test_a_signals_file_with_inclusion_probabilities_is_design_weighted(tmp_path
         with pytest.raises(IngestError, match="already stored with inclusion probability"):
             s.ingest_signals(other, rubric="likert5", source_name="other")
         assert s.sql("SELECT count(*) AS n FROM signals WHERE rater_id IN ('h2', 'h3')").n[0] == 0
+
+
+def test_inclusion_probabilities_belong_to_human_labels(tmp_path):
+    import pandas as pd
+
+    from auditor.errors import IngestError
+
+    judge = pd.DataFrame({"conversation_id": ["a", "b"], "rater_id": "j", "dimension": "score", "value": [1, 2],
+                          "inclusion_prob": [0.5, 0.5]})
+    with Store(tmp_path / "k.duckdb") as s:
+        with pytest.raises(IngestError, match="no human ratings in the file"):
+            s.ingest_signals(judge, rubric="likert5", rater_kind="judge", source_name="judge")
+        mixed = pd.DataFrame({"conversation_id": ["a", "a", "b"], "rater_id": ["h", "j", "j"],
+                              "rater_kind": ["human", "judge", "judge"], "dimension": "score", "value": [1, 2, 3],
+                              "inclusion_prob": [0.5, 0.9, 0.9]})
+        s.ingest_signals(mixed, rubric="likert5", source_name="mixed")
+        assert s.sql("SELECT conversation_id, inclusion_prob FROM label_designs").values.tolist() == [["a", 0.5]]

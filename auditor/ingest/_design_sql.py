@@ -25,12 +25,20 @@ def source_design(con, src: Source, opts: SignalOptions, rubric: str, *, replace
     pc, cc = _column(src, opts, "inclusion_prob"), _column(src, opts, "conversation_id")
     if pc is None or cc is None:
         return None
-    sc = _column(src, opts, "stratum")
+    sc, kc = _column(src, opts, "stratum"), _column(src, opts, "rater_kind")
     p_col = Col(pc, src.types[pc])
     t = f"_design_{uuid.uuid4().hex[:8]}"
     stratum = Col(sc, src.types[sc]).text() if sc else "NULL::VARCHAR"
+    # the design describes how the *human* labels were drawn: rows of other raters do not carry it
+    kind = (f"lower({Col(kc, src.types[kc]).text()})" if kc and not opts.rater_kind else
+            f"'{(opts.rater_kind or '').lower()}'")
+    human = con.execute(f"SELECT count(*) FROM {src.name} WHERE {kind} = 'human'").fetchall()[0][0]
+    if not human:
+        raise IngestError(src.path, "an inclusion_prob column, but no human ratings in the file", field=pc,
+                          where=src.where, fix="inclusion probabilities say how human-labelled conversations were "
+                                               "drawn: load them with the human labels, or drop the column.")
     con.execute(f"CREATE TEMP TABLE {t} AS SELECT {Col(cc, src.types[cc]).text()} AS cid, {p_col.num()} AS pi, "
-                f"{p_col.raw()} AS pi_raw, {stratum} AS stratum, _row FROM {src.name}")
+                f"{p_col.raw()} AS pi_raw, {stratum} AS stratum, _row FROM {src.name} WHERE {kind} = 'human'")
     try:
         bad = con.execute(f"SELECT _row, pi_raw FROM {t} WHERE cid IS NOT NULL AND pi_raw IS NOT NULL AND "
                           f"trim(pi_raw) <> '' AND NOT coalesce(pi > 0 AND pi <= 1, false) ORDER BY _row LIMIT 1"
