@@ -60,18 +60,20 @@ def gate_failures(df: pd.DataFrame, under: list[tuple[str, float]], over: list[t
     return out
 
 
+def _cell(r) -> str:
+    """'value [ci_low, ci_high]' of one audit row (``n/a`` when undefined)."""
+    if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
+        return "n/a"
+    s = f"{r.value:.3f}"
+    if isinstance(r.ci_low, float) and not math.isnan(r.ci_low):
+        s += f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+    return s
+
+
 def long_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per audit row: rater, (design,) dimension, statistic, 'value [ci_low, ci_high]', n."""
-    def cell(r):
-        if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
-            return "n/a"
-        s = f"{r.value:.3f}"
-        if isinstance(r.ci_low, float) and not math.isnan(r.ci_low):
-            s += f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"
-        return s
-
     out = df[["rater", "design", "dimension", "statistic"]].copy()
-    out["value [95% CI]"] = [cell(r) for r in df.itertuples()]
+    out["value [95% CI]"] = [_cell(r) for r in df.itertuples()]
     out["n"] = df["n"].astype("Int64")
     undefined = [c == "n/a" for c in out["value [95% CI]"]]
     if any(undefined):
@@ -86,15 +88,7 @@ def headline_table(df: pd.DataFrame, stats: list[str] = HEADLINE, n_from: str | 
     if d.empty:
         return pd.DataFrame()
 
-    def cell(r):
-        if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
-            return "n/a"
-        s = f"{r.value:.3f}"
-        if isinstance(r.ci_low, float) and not math.isnan(r.ci_low):
-            s += f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"
-        return s
-
-    d["cell"] = [cell(r) for r in d.itertuples()]
+    d["cell"] = [_cell(r) for r in d.itertuples()]
     n = (d[d["statistic"] == n_from] if n_from else d).groupby(["rater", "dimension"], sort=False)["n"].max()
     t = d.pivot_table(index=["rater", "dimension"], columns="statistic", values="cell", aggfunc="first",
                       sort=False)
