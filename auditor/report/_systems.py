@@ -40,7 +40,11 @@ def system_section(idx: RowIndex, rubric: str, raters: list[str], dims: list[str
                 elif stat.startswith("system_llm_mean="):
                     systems.setdefault(stat.split("=", 1)[1], {"llm": {}})["llm"][rater] = c
         rows = [{"system": k, **v} for k, v in systems.items()]
-        rows.sort(key=lambda r: -(r.get("human") or {}).get("value", float("-inf")) if isinstance(
-            (r.get("human") or {}).get("value"), (int, float)) else float("inf"))
+
+        def by_human_mean(r):          # highest human mean first; systems without one last
+            v = (r.get("human") or {}).get("value")
+            return -v if isinstance(v, (int, float)) else float("inf")
+
+        rows.sort(key=by_human_mean)
         means.append({"dimension": dim, "systems": rows})
     return {"ranks": ranks, "means": means}
