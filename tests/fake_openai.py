@@ -13,9 +13,13 @@ Faults (``kind`` strings): ``"429"`` (with ``Retry-After``), ``"429_echo"`` (a 4
 headers, ``Authorization`` included, with a ``Retry-After`` of an hour), ``"500"``, ``"401"``, ``"malformed"`` (an HTTP
 body that is not JSON), ``"bad_json"`` (a well-formed reply whose structured content is not JSON), ``"invalid"``
 (schema-invalid option values), ``"truncated"`` (cut-off content, ``finish_reason="length"``), ``"hang"`` (no
-reply until ``hang_s`` passes or the server stops). Script them with :meth:`FakeOpenAI.fault_for` (per item, in order of
-attempts), :meth:`FakeOpenAI.fault_all`, :meth:`FakeOpenAI.fault_next` (the next n requests) or
-:meth:`FakeOpenAI.hang_after` (hang every request after n successful replies).
+reply until ``hang_s`` passes or the server stops), ``"html"`` (status 200 with an HTML page, as a web UI at a base
+URL without ``/v1`` answers), ``"reset"`` (headers and half the body, then the connection is reset), ``"huge"`` /
+``"huge_chunked"`` (a valid reply of ``huge_bytes``, 50 MB by default, with a Content-Length or chunked, written in
+1 MB pieces), ``"slowloris"`` (headers, then a chunk of one byte every ``slow_s`` seconds, never finishing).
+Script them with :meth:`FakeOpenAI.fault_for` (per item, in order of attempts), :meth:`FakeOpenAI.fault_all`,
+:meth:`FakeOpenAI.fault_next` (the next n requests) or :meth:`FakeOpenAI.hang_after` (hang every request after n
+successful replies). Each recorded request keeps the usage its reply reported (``tokens_in``, ``tokens_out``).
 
 Notes from DESIGN.md: ``protocol_version = "HTTP/1.1"``, Content-Length on every reply, Nagle off and a deep
 listen queue, else keep-alive replies stall and many concurrent clients see connection resets.
@@ -41,7 +45,9 @@ from typing import Any, Callable
 
 __all__ = ["FakeOpenAI", "Request", "pick", "answer_for", "FAULTS"]
 
-FAULTS = ("429", "429_echo", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang")
+FAULTS = ("429", "429_echo", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang", "html", "reset",
+          "huge", "huge_chunked", "slowloris")
+HUGE_BYTES = 50 * 1024 * 1024
 INVALID_LABEL = "NOT-AN-OPTION"
 
 
@@ -113,6 +119,8 @@ class Request:
     outcome: str            # ok | a fault kind | models | not_found
     auth: str | None = None
     answer: dict | None = None
+    tokens_in: int = 0          # the usage the reply reported (0 for replies without one)
+    tokens_out: int = 0
 
 
 def _schema_of(body: dict) -> tuple[str, dict, str]:
@@ -185,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
             key = hashlib.sha256(str(first).encode()).hexdigest()[:16]
         fault, fault_arg = fake._fault(key, body)
         rec = Request(time.time(), self.path, key, body, 200, fault or "ok", self.headers.get("Authorization"))
-        if fake.latency and fault not in ("429", "500", "401", "hang"):   # errors come back at once
+        if fake.latency and fault not in ("429", "500", "401", "hang", "slowloris"):   # errors come back at once
             time.sleep(fake.latency)
         if fault == "hang":                  # recorded on arrival: it never gets a reply
             rec.status = 0
@@ -220,6 +228,14 @@ class _Handler(BaseHTTPRequestHandler):
             fake._record(rec)
             self._send(200, b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "mess')
             return
+        if fault == "html":
+            fake._record(rec)
+            self._send(200, HTML_PAGE.encode(), content_type="text/html; charset=utf-8")
+            return
+        if fault == "slowloris":
+            fake._record(rec)
+            self._slowloris(fake, fault_arg)
+            return
         how, schema, name = _schema_of(body)
         answer = answer_for(schema, key)
         if fault == "invalid":
@@ -246,8 +262,78 @@ class _Handler(BaseHTTPRequestHandler):
                  "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                  "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text),
                            "total_tokens": prompt_tokens + _tokens(text)}}
+        if fault in ("huge", "huge_chunked"):
+            fake._record(rec)
+            self._huge(reply, int(fault_arg or fake.huge_bytes), chunked=fault == "huge_chunked")
+            return
+        rec.tokens_in, rec.tokens_out = prompt_tokens, _tokens(text)
+        payload = json.dumps(reply).encode()
+        if fault == "reset":
+            fake._record(rec)
+            self._reset(payload)
+            return
         fake._record(rec)
-        self._send(200, json.dumps(reply).encode())
+        self._send(200, payload)
+
+    def _reset(self, payload: bytes) -> None:
+        """Headers and half the body, then a TCP reset (SO_LINGER 0): a server that dies mid-reply."""
+        import socket
+        import struct
+
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 2])
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
+    def _huge(self, reply: dict, size: int, *, chunked: bool) -> None:
+        """A valid completion whose content is ``size`` bytes of filler, written 1 MB at a time."""
+        head, tail = json.dumps({**reply, "choices": [{**reply["choices"][0], "message": {
+            "role": "assistant", "content": "\x00SPLIT\x00"}}]}).encode().split(b"\\u0000SPLIT\\u0000")
+        piece = b"x" * (1 << 20)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(head) + size + len(tail)))
+        self.end_headers()
+        self.close_connection = True
+
+        def write(b: bytes) -> None:
+            if chunked:
+                self.wfile.write(f"{len(b):x}\r\n".encode() + b + b"\r\n")
+            else:
+                self.wfile.write(b)
+
+        write(head)
+        left = size
+        while left > 0:
+            write(piece[: min(left, len(piece))])
+            left -= len(piece)
+        write(tail)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _slowloris(self, fake: "FakeOpenAI", every: float | None) -> None:
+        """Headers, then one byte of a never-ending body every ``every`` seconds (until the client goes)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        self.wfile.write(b"1\r\n{\r\n")
+        self.wfile.flush()
+        while not fake._hang_event.wait(every if every is not None else fake.slow_s):
+            self.wfile.write(b"1\r\n \r\n")
+            self.wfile.flush()
+
+
+HTML_PAGE = ("<!DOCTYPE html>\n<html><head><title>Open WebUI</title></head><body><div id=\"app\">Loading..."
+             "</div>" + "<script>/* app */</script>" * 50 + "</body></html>\n")
 
 
 class _Server(ThreadingHTTPServer):
@@ -276,8 +362,10 @@ class FakeOpenAI:
     """
 
     def __init__(self, *, latency: float = 0.0, retry_after: float = 0.1, hang_s: float = 30.0,
-                 models: tuple[str, ...] = ("fake-model",)):
+                 models: tuple[str, ...] = ("fake-model",), huge_bytes: int = HUGE_BYTES, slow_s: float = 0.5):
         self.latency = latency
+        self.huge_bytes = huge_bytes
+        self.slow_s = slow_s
         self.retry_after = retry_after
         self.hang_s = hang_s
         self.models = list(models)

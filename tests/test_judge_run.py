@@ -43,8 +43,12 @@ def test_run_stores_the_answers_the_server_gave(tmp_path, fake, mode):
             assert r.status == "not_answered" and pd.isna(r.label) and pd.isna(r.value)
         else:
             assert r.status == "ok" and r.label == want and r.value == float(want)
-        assert r.run_id == res.run_id and r.raw and r.rationale.startswith("fake rationale")
+        assert r.run_id == res.run_id and r.rationale.startswith("fake rationale")
         assert 0 <= r.confidence <= 1
+    # the raw reply is stored once per item, on the row of the rubric's first dimension
+    with_raw = df[df["raw"].notna()]
+    assert len(with_raw) == 12 and (with_raw["dimension"] == "Q0").all()
+    assert with_raw["raw"].str.contains("fake rationale").all()
     # the request carried the rubric's schema in the mode's way, and the key from the environment
     req = fake.chat_requests()[0]
     assert req.auth == f"Bearer {SECRET}"

@@ -23,8 +23,20 @@ def _money(v) -> str:
     return "unknown (no prices in the config)" if v is None or (isinstance(v, float) and v != v) else f"${v:,.4f}"
 
 
+def _notes_only():
+    """A progress callback that prints only the run's announcements (long waits) on stderr, one line each."""
+    seen = {"n": 0}
+
+    def update(p) -> None:
+        if p.n_notes > seen["n"] and p.note:
+            seen["n"] = p.n_notes
+            err_console.print(f"[yellow]note[/] {escape(p.note)}", highlight=False, soft_wrap=True)
+
+    return update
+
+
 def _progress_display():
-    """A rich progress bar on stderr fed by the library's progress callback."""
+    """A rich progress bar on stderr fed by the library's progress callback (announcements printed above it)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     bar = Progress(
@@ -35,9 +47,12 @@ def _progress_display():
         TextColumn("{task.fields[rate]:.1f}/s"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
         TextColumn("tok {task.fields[tokens]}"), TextColumn("{task.fields[cost]}"),
         console=err_console, transient=False, refresh_per_second=5)
-    state: dict = {}
+    state: dict = {"n_notes": 0}
 
     def update(p) -> None:
+        if p.n_notes > state["n_notes"] and p.note:
+            state["n_notes"] = p.n_notes
+            bar.console.print(f"[yellow]note[/] {escape(p.note)}", highlight=False, soft_wrap=True)
         fields = dict(done=p.done, failed=p.failed, cached=p.cached, rate=p.rate,
                       tokens=f"{p.tokens_in + p.tokens_out:,}",
                       cost="" if p.cost_usd is None else f"${p.cost_usd:,.4f}")
@@ -69,7 +84,8 @@ def run(ctx: typer.Context,
     from ..judge import load_judge, run_judge
 
     judge = load_judge(config)
-    bar = update = None
+    bar = None
+    update = _notes_only()
     if not quiet and not as_json:
         bar, update = _progress_display()
     try:
@@ -92,6 +108,9 @@ def run(ctx: typer.Context,
                       f"{res.n_done} done, {res.n_failed} failed, {res.n_cached} already stored "
                       f"(of {res.n_planned} conversation x sample items); tokens {res.tokens_in:,} in / "
                       f"{res.tokens_out:,} out; cost {_money(res.cost_usd)}", highlight=False, soft_wrap=True)
+        console.print(f"time: start-up {res.startup_s:.1f} s, requests {res.request_s:.1f} s, retry waits "
+                      f"{res.retry_wait_s:.1f} s (requests and waits summed over the workers)", highlight=False,
+                      soft_wrap=True)
         if res.n_without_messages:
             console.print(f"[yellow]note[/] {res.n_without_messages} selected conversation(s) have no messages "
                           "and were skipped (load them with `auditor ingest conversations`).", highlight=False)
@@ -187,6 +206,10 @@ def show(ctx: typer.Context,
             ("cost", _money(rec["cost_usd"])), ("wall time (s)", f"{rec['wall_s'] or 0:.2f}"),
             ("started", str(rec["started_at"])[:19]), ("finished", str(rec["finished_at"] or "")[:19])]
     meta = rec.get("metadata") or {}
+    for k, label in (("startup_s", "start-up (s)"), ("request_s", "in requests (s, summed over workers)"),
+                     ("retry_wait_s", "retry waits (s, summed over workers)")):
+        if meta.get(k) is not None:
+            rows.append((label, f"{meta[k]:.2f}"))
     for k in ("where", "limit", "concurrency", "error", "note"):
         if meta.get(k) is not None:
             rows.append((k, meta[k]))

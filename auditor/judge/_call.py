@@ -8,8 +8,10 @@ schema on every call (about 3 ms of CPU, which caps a run near 100 requests/s), 
 reason of a reply that stays invalid, and transport retries must honour ``Retry-After`` across all workers.
 
 Outcomes: ``ok`` (rows per dimension), ``failed`` (raw text and reason: invalid after the re-asks, truncated,
-transport errors or timeouts after the retries, a 4xx refusal), or :class:`FatalEndpointError` (401/403/404: no
-point asking again; the run stops).
+transport errors or timeouts after the retries, a 4xx refusal; not retried: a reply over ``max_reply_bytes`` or a
+200 reply that is no chat completion, such as an HTML page, both with their first bytes kept as the raw reply), or
+:class:`FatalEndpointError` (401/403/404: no point asking again; the run stops). Waits of ``NOTICE_WAIT_S`` or
+more before a retry are announced through ``notify`` (the library never prints).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, Awaitable, Callable
 from ..errors import AuditorError
 from ._config import Judge
 from ._response import answers_to_rows, response_model_for
+from ._transport import PREFIX_BYTES, connection_failure, too_large
 
 __all__ = ["ItemResult", "ItemCaller", "FatalEndpointError", "retry_after_seconds", "backoff_delay"]
 
@@ -34,6 +37,7 @@ _USER = "\x00AUDITOR_USER\x00"
 _SYSTEM = "\x00AUDITOR_SYSTEM\x00"
 _SENTINELS = re.compile("\x00AUDITOR_(?:USER|SYSTEM)\x00")
 MAX_RETRY_AFTER_S = 300.0
+NOTICE_WAIT_S = 2.0            # a wait at least this long before a retry is announced (``notify``)
 
 
 class FatalEndpointError(AuditorError):
@@ -147,7 +151,7 @@ class ItemCaller:
 
     def __init__(self, judge: Judge, client: Any, *, backoff_base_s: float = 0.5,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, seed: int | None = None,
-                 redact: Callable[[str], str] = lambda s: s):
+                 redact: Callable[[str], str] = lambda s: s, notify: Callable[[str], None] | None = None):
         from instructor import Mode
 
         self.judge = judge
@@ -159,6 +163,9 @@ class ItemCaller:
         self.sleep = sleep
         self.rng = random.Random(seed)
         self.redact = redact
+        self.notify = notify
+        self.request_s = 0.0           # time spent in requests, summed over workers
+        self.wait_s = 0.0              # time spent waiting before retries (backoff, Retry-After), summed
         self._prepared: dict[bool, tuple[Any, dict]] = {}
         self._parse: Callable[[Any, Any], Any] | None = None
         self._gate_until = 0.0         # monotonic time before which nobody sends (after a 429 with Retry-After)
@@ -197,7 +204,40 @@ class ItemCaller:
     async def _wait_gate(self) -> None:
         loop = asyncio.get_running_loop()
         while (d := self._gate_until - loop.time()) > 0:
+            await self._sleep(d)
+
+    async def _sleep(self, d: float) -> None:
+        t = time.monotonic()
+        try:
             await self.sleep(d)
+        finally:
+            self.wait_s += time.monotonic() - t
+
+    def _not_a_completion(self, res: ItemResult, completion: Any) -> ItemResult:
+        """A 200 reply that is no chat completion (an HTML page, a JSON body without ``choices``)."""
+        if isinstance(completion, str):
+            body = completion
+        else:
+            try:
+                body = completion.model_dump_json()
+            except Exception:  # noqa: BLE001 - only for showing it
+                body = repr(completion)
+        head = body.lstrip()[:PREFIX_BYTES]
+        what = ("an HTML page" if head[:200].lower().startswith(("<!doctype html", "<html")) or "<html" in
+                head[:200].lower() else "a body that is not a chat completion (no choices)")
+        first = " ".join(head[:80].split())
+        res.error = self.redact(f"not a chat completion: the endpoint returned {what} with HTTP 200 (first bytes: "
+                                f"{first!r}). Fix: check base_url: it must be the API root, which usually ends "
+                                f"in /v1 (e.g. http://127.0.0.1:8000/v1), not a web page.")
+        res.raw = self.redact(head)
+        return res
+
+    def _too_large(self, res: ItemResult, big: Any) -> ItemResult:
+        size = f"{big.declared:,} bytes declared" if big.declared is not None else "a chunked body"
+        res.error = (f"reply too large: over max_reply_bytes={big.cap:,} ({size}); not read further. Fix: lower "
+                     "max_tokens, or raise max_reply_bytes in the config if replies this long are expected.")
+        res.raw = self.redact(big.prefix.decode("utf-8", errors="replace"))
+        return res
 
     async def call(self, conversation_id: str, sample: int, messages: list[dict]) -> ItemResult:
         import openai
@@ -217,6 +257,7 @@ class ItemCaller:
             raw_body: str | None = None
             completion = None
             res.n_requests += 1
+            t_req = time.monotonic()
             try:
                 async with asyncio.timeout(timeout):
                     completion = await self.client.chat.completions.create(
@@ -226,8 +267,12 @@ class ItemCaller:
             except openai.APITimeoutError:
                 transient = f"timeout: no reply within timeout_s={timeout:g} s"
             except openai.APIConnectionError as e:
-                transient = self.redact(f"connection error: {_short(e)} ({self.judge.base_url})")
-                res.connection_error = True
+                big = too_large(e)
+                if big is not None:
+                    return self._too_large(res, big)
+                what, unreachable = connection_failure(e, self.judge.base_url)
+                transient = self.redact(f"connection error: {what}")
+                res.connection_error = unreachable
             except openai.APIStatusError as e:
                 code = e.status_code
                 raw_body = e.response.text if e.response is not None else None
@@ -255,6 +300,8 @@ class ItemCaller:
             except openai.APIResponseValidationError as e:
                 transient = self.redact(f"malformed reply body: {_short(e, 200)}")
                 raw_body = e.response.text if e.response is not None else None
+            finally:
+                self.request_s += time.monotonic() - t_req
 
             if transient is not None:
                 if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
@@ -270,10 +317,17 @@ class ItemCaller:
                 res.n_retries += 1
                 if retry_after is not None:
                     self._gate_until = max(self._gate_until, loop.time() + retry_after)
-                await self.sleep(backoff_delay(res.n_retries, base=self.backoff_base_s, retry_after=retry_after,
-                                               rng=self.rng))
+                delay = backoff_delay(res.n_retries, base=self.backoff_base_s, retry_after=retry_after, rng=self.rng)
+                if self.notify is not None and delay >= NOTICE_WAIT_S:
+                    why = (f"the server asked ({transient.split(':')[0]}, Retry-After {retry_after:g} s)"
+                           if retry_after is not None else f"backing off after {transient.split(':')[0]}")
+                    self.notify(self.redact(f"waiting {delay:.1f} s before retry {res.n_retries} of "
+                                            f"{conversation_id}#{sample}: {why}"))
+                await self._sleep(delay)
                 continue
             res.connection_error = False
+            if isinstance(completion, str) or not getattr(completion, "choices", None):
+                return self._not_a_completion(res, completion)
 
             usage = getattr(completion, "usage", None)
             if usage is not None:

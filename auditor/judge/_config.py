@@ -3,7 +3,8 @@
 The config hash identifies everything that changes what the model is asked and how: the name, model, resolved
 base URL, role, structured-output mode, temperature, max_tokens, the prompt template's text, the rubric's content
 hash and the JSON schema of the response model built from it. It leaves out what only changes how the work is
-done (samples, concurrency, timeout, retries, prices, where the key lives) and never sees the API key.
+done (samples, concurrency, timeout, retries, the reply size cap, prices, where the key lives) and never sees the
+API key.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class JudgeConfig(BaseModel):
     samples: int = Field(1, ge=1, le=1000, description="Draws per conversation (sample index 0..samples-1).")
     max_tokens: int = Field(1024, ge=1, le=1_000_000)
     timeout_s: float = Field(60.0, gt=0, le=3600, description="Per-request timeout in seconds.")
+    max_reply_bytes: int = Field(1_000_000, ge=1024, le=1_000_000_000,
+                                 description="Largest reply body read; a longer reply fails its item (with its "
+                                             "first bytes kept) instead of filling memory.")
     concurrency: int = Field(8, ge=1, le=1024)
     max_retries: int = Field(3, ge=0, le=20, description="Re-asks after an invalid reply, and (separately) retries "
                                                          "after a transient HTTP error or timeout.")

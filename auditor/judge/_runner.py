@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 from ..errors import AuditorError, ConfigError
 from .._redact import make_redactor, safe_url
 from ._call import FatalEndpointError, ItemCaller, ItemResult
+from ._transport import make_client
 from ._config import Judge
 from ._prompt import PromptRenderer
 
@@ -44,6 +45,8 @@ class Progress:
     tokens_out: int = 0
     cost_usd: float | None = None
     elapsed_s: float = 0.0          # since the first request was sent
+    note: str | None = None         # the latest announcement (e.g. a long wait the server asked for)
+    n_notes: int = 0                # how many announcements so far (a display prints each new one)
 
     @property
     def finished(self) -> int:
@@ -73,6 +76,9 @@ class RunResult:
     wall_s: float
     n_without_messages: int = 0
     error: str | None = None
+    startup_s: float = 0.0          # planning, imports, the first prompt: before the first request
+    request_s: float = 0.0          # in requests, summed over the workers
+    retry_wait_s: float = 0.0       # waiting before retries (backoff, Retry-After), summed over the workers
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -87,15 +93,16 @@ class _Writer:
     Group commit: an item that arrives when the writer is idle is committed at once; while commits are frequent,
     at most one commit per ``min_interval_s`` takes whatever has queued since (a DuckDB commit costs the same for
     1 row as for 500, so per-item commits would make the disk, not the endpoint, the bottleneck). An answered item
-    is thus committed within ``min_interval_s`` plus one commit of its reply.
+    is thus committed within ``min_interval_s`` plus one commit of its reply. The run's counters (items, tokens,
+    cost) are written in the same transaction as the items they count, so after a kill -9 they equal what is
+    stored (only replies received but not yet committed are lost, and requested again by the next run).
     """
 
     def __init__(self, store, judge: Judge, run_id: str, t0: float, *, max_batch: int = 1024,
-                 min_interval_s: float = 0.1, counters_every_s: float = 1.0,
-                 redact: Callable[[str], str] = lambda s: s):
+                 min_interval_s: float = 0.1, redact: Callable[[str], str] = lambda s: s):
         self.store, self.judge, self.run_id, self.t0 = store, judge, run_id, t0
         self.redact = redact
-        self.max_batch, self.min_interval_s, self.counters_every_s = max_batch, min_interval_s, counters_every_s
+        self.max_batch, self.min_interval_s = max_batch, min_interval_s
         self.q: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.n_done = self.n_failed = self.tokens_in = self.tokens_out = self.n_commits = 0
@@ -120,7 +127,7 @@ class _Writer:
         from ..store._judge import write_results
 
         stop = False
-        last_commit = last_counters = float("-inf")
+        last_commit = float("-inf")
         while not stop:
             first = self.q.get()
             if first is _STOP:
@@ -146,34 +153,18 @@ class _Writer:
             self.n_failed += len(batch) - ok
             self.tokens_in += sum(r.tokens_in for r in batch)
             self.tokens_out += sum(r.tokens_out for r in batch)
-            now = time.monotonic()
-            refresh = now - last_counters >= self.counters_every_s
             try:
-                write_results(self.store, self.judge, self.run_id, batch,
-                              counters=self.counters() if refresh else None)
+                write_results(self.store, self.judge, self.run_id, batch, counters=self.counters())
             except BaseException as e:  # noqa: BLE001 - reported to the run, which stops
                 self.n_done, self.n_failed, self.tokens_in, self.tokens_out = before
                 self.error = e
                 continue
             last_commit = time.monotonic()
-            if refresh:
-                last_counters = now
             self.n_commits += 1
 
     def close(self) -> None:
         self.q.put(_STOP)
         self.thread.join()
-
-
-def _make_client(judge: Judge, api_key: str, concurrency: int):
-    import httpx2
-    import openai
-
-    limits = httpx2.Limits(max_connections=max(concurrency * 2, 10), max_keepalive_connections=max(concurrency, 10),
-                           keepalive_expiry=30.0)
-    timeout = httpx2.Timeout(judge.config.timeout_s + 5.0, connect=min(10.0, judge.config.timeout_s + 5.0))
-    return openai.AsyncOpenAI(base_url=judge.base_url, api_key=api_key, max_retries=0, timeout=timeout,
-                              http_client=openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout))
 
 
 def _nothing_to_judge(where: str | None, limit: int | None, n_without_messages: int) -> str:
@@ -224,13 +215,20 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
     redact = make_redactor(api_key, judge.base_url)
     own_client = client is None
     if own_client:
-        client = _make_client(judge, api_key, k)
-    caller = ItemCaller(judge, client, backoff_base_s=backoff_base_s, redact=redact)
+        client = make_client(judge.base_url, api_key, concurrency=k, timeout_s=judge.config.timeout_s,
+                             max_reply_bytes=judge.config.max_reply_bytes)
+
+    def notify(msg: str) -> None:
+        snap.note, snap.n_notes = msg, snap.n_notes + 1
+        report()
+
+    caller = ItemCaller(judge, client, backoff_base_s=backoff_base_s, redact=redact, notify=notify)
     caller.request_kwargs(first_messages)           # instructor's imports and request template, before the clock
     writer = _Writer(store, judge, run_id, t0, redact=redact)
     items = iter(plan.items)
     conn_fail_streak = 0
     conn_fails = {"n": 0}
+    first_failure: list[str] = []
     streak_limit = max(3, k)
     status, error = "finished", None
 
@@ -262,12 +260,14 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
                 conn_fail_streak = 0
             else:
                 snap.failed += 1
+                if not first_failure and res.error:
+                    first_failure.append(res.error)
                 conn_fail_streak = conn_fail_streak + 1 if res.connection_error else 0
                 conn_fails["n"] += bool(res.connection_error)
                 if conn_fail_streak >= streak_limit:
                     raise FatalEndpointError(f"cannot reach {safe_url(judge.base_url)}: the last {conn_fail_streak} "
-                                             f"items failed to connect ({res.error}). Fix: start the server or "
-                                             "correct base_url; rerun to resume.")
+                                             f"items found nothing to connect to ({res.error}). Fix: start the "
+                                             "server or correct base_url; rerun to resume.")
             report()
 
     report()
@@ -304,8 +304,13 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
             status, error = "failed", f"store write failed: {writer.error}"
         if status == "finished" and writer.n_done == 0 and conn_fails["n"] and conn_fails["n"] == writer.n_failed:
             # fewer items than the streak limit, and every one failed to connect: the endpoint is down
-            status, error = "failed", (f"cannot reach {safe_url(judge.base_url)}: all {conn_fails['n']} items failed "
-                                       "to connect. Fix: start the server or correct base_url; rerun to resume.")
+            status, error = "failed", (f"cannot reach {safe_url(judge.base_url)}: all {conn_fails['n']} items found "
+                                       "nothing to connect to. Fix: start the server or correct base_url; rerun to "
+                                       "resume.")
+        elif status == "finished" and writer.n_done == 0 and writer.n_failed:
+            # every item failed (for any reason): a CI job must see it
+            first = first_failure[0] if first_failure else "unknown"
+            status, error = "failed", (f"all {writer.n_failed} item(s) failed; the first: {first}")
         error = redact(error)
         result.status, result.error = status, error
         result.n_done, result.n_failed = writer.n_done, writer.n_failed
@@ -313,7 +318,11 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
         result.cost_usd = writer.cost_usd
         counters = writer.counters()
         result.wall_s = counters["wall_s"]
-        finish_run(store, run_id, status, counters=counters, error=error)
+        result.startup_s = t_start - t0
+        result.request_s, result.retry_wait_s = caller.request_s, caller.wait_s
+        timing = {"startup_s": round(result.startup_s, 3), "request_s": round(result.request_s, 3),
+                  "retry_wait_s": round(result.retry_wait_s, 3)}
+        finish_run(store, run_id, status, counters=counters, error=error, timing=timing)
         report()
     return result
 

@@ -120,7 +120,9 @@ def largest_disagreements(store, rater: str, rubric, design: str, *, reference: 
         "SELECT conversation_id, task_id, user_kind, messages, n_turns, n_chars FROM conversations "
         "WHERE list_contains(?, conversation_id)", [ids]).fetchdf().set_index("conversation_id")
     llm = store.con.execute(
-        "SELECT conversation_id, dimension, sample, status, label, value, rationale, raw FROM signals "
+        # a judge's raw reply is stored once per item (on its first dimension's row): share it with the others
+        "SELECT conversation_id, dimension, sample, status, label, value, rationale, "
+        "coalesce(raw, max(raw) OVER (PARTITION BY conversation_id, sample)) AS raw FROM signals "
         "WHERE rubric = ? AND rater_id = ? AND list_contains(?, conversation_id) ORDER BY sample",
         [rubric.name, rater, ids]).fetchdf()
     llm_by = {k: g for k, g in llm.groupby(["conversation_id", "dimension"], sort=False)}

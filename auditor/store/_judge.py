@@ -7,8 +7,14 @@ that already has its signals stored as answers (``ok`` or ``not_answered``): tho
 Items whose stored signals are ``failed`` are planned again and, when they finish, :func:`write_results` replaces
 the failed rows in the same transaction as the new ones. Each call of :func:`write_results` is one committed
 transaction, so whatever has been written survives a crash; a run killed mid-way loses only requests in flight
-(and replies that arrived in the writer's last commit interval). The run's counters are refreshed with the
-signals (at most about once a second) and finally by :func:`finish_run`.
+(and replies that arrived in the writer's last commit interval). The run's counters (items, tokens, cost) are
+written in the same transaction as the signals they count, and its item counts are recounted from the stored
+signals when it is closed (:func:`finish_run`, or :func:`start_run` for a run a killed process left open), so a
+run's figures are those of what it stored.
+
+An item's raw reply is stored once, on the row of its first dimension (the rubric's order); its other rows hold
+NULL in ``raw`` (one reply, not one copy per dimension). Readers that show raw text take it per
+(conversation, rater, sample).
 """
 
 from __future__ import annotations
@@ -168,6 +174,10 @@ def start_run(store: Store, judge: "Judge", plan: Plan, *, metadata: dict | None
             "n_conversations": plan.n_conversations, "n_retrying": plan.n_retrying,
             "n_without_messages": plan.n_without_messages, **(metadata or {})}
     with store.transaction():
+        stale = [r for (r,) in con.execute("SELECT run_id FROM runs WHERE config_hash = ? AND status = 'running'",
+                                           [judge.config_hash]).fetchall()]
+        for rid in stale:
+            _recount(store, rid)
         con.execute("UPDATE runs SET status = 'interrupted', metadata = json_merge_patch(coalesce(metadata, '{}'), "
                     "'{\"note\": \"the process ended without closing this run (killed?)\"}') "
                     "WHERE config_hash = ? AND status = 'running'", [judge.config_hash])
@@ -188,7 +198,7 @@ def _signal_table(judge: "Judge", run_id: str, results: Iterable["ItemResult"]) 
         else:
             rows = [{"dimension": d, "status": "failed", "label": None, "value": None, "value_source": None,
                      "confidence": None, "rationale": None} for d in dims]
-        for row in rows:
+        for i, row in enumerate(rows):
             cols["conversation_id"].append(r.conversation_id)
             cols["rubric"].append(rubric)
             cols["dimension"].append(row["dimension"])
@@ -199,7 +209,7 @@ def _signal_table(judge: "Judge", run_id: str, results: Iterable["ItemResult"]) 
             cols["value"].append(row["value"])
             cols["value_source"].append(row["value_source"])
             cols["confidence"].append(row["confidence"])
-            cols["raw"].append(r.raw)
+            cols["raw"].append(r.raw if i == 0 else None)      # one copy per item
             cols["rationale"].append(row["rationale"])
             cols["error"].append(r.error)
             cols["run_id"].append(run_id)
@@ -231,6 +241,14 @@ def write_results(store: Store, judge: "Judge", run_id: str, results: list["Item
             _update_counters(store, run_id, counters)
 
 
+def _recount(store: Store, run_id: str) -> None:
+    """Set a run's ``n_done`` / ``n_failed`` to the items stored under its id (answered, failed)."""
+    store.con.execute(
+        "UPDATE runs SET n_done = c.done, n_failed = c.failed FROM (SELECT count(*) FILTER (WHERE ok) AS done, "
+        "count(*) FILTER (WHERE NOT ok) AS failed FROM (SELECT bool_and(status <> 'failed') AS ok FROM signals "
+        "WHERE run_id = ? GROUP BY conversation_id, sample)) c WHERE runs.run_id = ?", [run_id, run_id])
+
+
 def _update_counters(store: Store, run_id: str, c: dict) -> None:
     store.con.execute("UPDATE runs SET n_done = ?, n_failed = ?, tokens_in = ?, tokens_out = ?, cost_usd = ?, "
                       "wall_s = ? WHERE run_id = ?", [c["n_done"], c["n_failed"], c["tokens_in"], c["tokens_out"],
@@ -247,9 +265,11 @@ def _failures(store: Store, run_id: str) -> list[dict]:
             for r, n, e in store.con.execute(_FAILURES_SQL, [run_id]).fetchall()]
 
 
-def finish_run(store: Store, run_id: str, status: str, *, counters: dict, error: str | None = None) -> None:
+def finish_run(store: Store, run_id: str, status: str, *, counters: dict, error: str | None = None,
+               timing: dict | None = None) -> None:
     """Close a run: ``finished``, ``interrupted`` (Ctrl-C; finished work kept) or ``failed`` (with the reason),
-    with its final ``counters`` (see :func:`write_results`).
+    with its final ``counters`` (see :func:`write_results`; the item counts are recounted from the stored
+    signals) and ``timing`` (seconds of start-up, requests and retry waits, kept in its metadata).
 
     The reasons items failed are summarised into the run's metadata, so ``judge show`` still lists them after a
     later run has retried (and replaced) those failed signals.
@@ -258,7 +278,8 @@ def finish_run(store: Store, run_id: str, status: str, *, counters: dict, error:
         raise ValueError(f"status must be one of {RUN_STATUSES}, not {status!r}")
     with store.transaction():
         _update_counters(store, run_id, counters)
-        patch = {"failures": _failures(store, run_id)}
+        _recount(store, run_id)
+        patch = {"failures": _failures(store, run_id), **(timing or {})}
         if error:
             patch["error"] = error
         store.con.execute("UPDATE runs SET status = ?, finished_at = current_timestamp, "
