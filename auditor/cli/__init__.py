@@ -99,15 +99,16 @@ def _global_options_first(args: list[str]) -> list[str]:
     return front + rest
 
 
-def main() -> None:
-    """The console script: every error ends in one line and a non-zero exit (``--debug`` shows tracebacks)."""
+def main(argv: list[str] | None = None) -> None:
+    """The console script: every error ends in one line and a non-zero exit (``--debug`` shows tracebacks).
+    ``argv`` (default ``sys.argv[1:]``) lets tests run the whole boundary in-process."""
     import sys
 
-    sys.argv[1:] = _global_options_first(sys.argv[1:])
-    if "--json" in sys.argv[1:] and "--csv" in sys.argv[1:]:
+    args = _global_options_first(list(sys.argv[1:] if argv is None else argv))
+    if "--json" in args and "--csv" in args:
         sys.stderr.write("Error: --json and --csv both given. Fix: choose one output format.\n")
         sys.exit(2)
-    debug = "--debug" in sys.argv[1:]
+    debug = "--debug" in args
     try:
         from typer.main import get_command
 
@@ -115,7 +116,20 @@ def main() -> None:
 
         cmd = get_command(app)
         polish(cmd)
-        cmd(prog_name="auditor")
+        click = _click_exceptions()
+        try:
+            code = cmd.main(args=args, prog_name="auditor", standalone_mode=False)
+        except click.NoArgsIsHelpError as e:      # `auditor`, `auditor ingest`: the help, as before
+            sys.stdout.write(e.ctx.get_help() + "\n" if e.ctx else str(e) + "\n")
+            sys.exit(2)
+        except click.UsageError as e:
+            if debug:
+                raise
+            sys.stderr.write(usage_line(e) + "\n")
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            raise KeyboardInterrupt from None
+        sys.exit(code if isinstance(code, int) else 0)
     except KeyboardInterrupt:
         if debug:
             raise
@@ -127,3 +141,19 @@ def main() -> None:
         sys.stderr.write(f"Error: internal error ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
                          "). This is a bug in auditor: rerun with --debug for the traceback and report it.\n")
         sys.exit(INTERNAL_ERROR)
+
+
+def _click_exceptions():
+    """Click's exception classes: typer >= 0.2x vendors click as ``typer._click``."""
+    try:
+        from typer._click import exceptions
+    except ImportError:                    # an older typer on the system click
+        from click import exceptions
+    return exceptions
+
+
+def usage_line(e) -> str:
+    """A click usage error as one line: what was wrong, and where the options are listed."""
+    msg = " ".join(e.format_message().split())
+    where = e.ctx.command_path if e.ctx is not None else "auditor"
+    return f"Error: {msg}{'' if msg.endswith(('.', '?', '!')) else '.'} Fix: see `{where} -h` for what it takes."
