@@ -14,7 +14,7 @@ headers, ``Authorization`` included, with a ``Retry-After`` of an hour), ``"500"
 body that is not JSON), ``"bad_json"`` (a well-formed reply whose structured content is not JSON), ``"invalid"``
 (schema-invalid option values), ``"truncated"`` (cut-off content, ``finish_reason="length"``), ``"hang"`` (no
 reply until ``hang_s`` passes or the server stops), ``"html"`` (status 200 with an HTML page, as a web UI at a base
-URL without ``/v1`` answers), ``"reset"`` (headers and half the body, then the connection is reset), ``"huge"`` /
+URL without ``/v1`` answers), ``"no_choices"`` (status 200, a JSON error object), ``"reset"`` (headers and half the body, then the connection is reset), ``"huge"`` /
 ``"huge_chunked"`` (a valid reply of ``huge_bytes``, 50 MB by default, with a Content-Length or chunked, written in
 1 MB pieces), ``"slowloris"`` (headers, then a chunk of one byte every ``slow_s`` seconds, never finishing).
 Script them with :meth:`FakeOpenAI.fault_for` (per item, in order of attempts), :meth:`FakeOpenAI.fault_all`,
@@ -45,8 +45,8 @@ from typing import Any, Callable
 
 __all__ = ["FakeOpenAI", "Request", "pick", "answer_for", "FAULTS"]
 
-FAULTS = ("429", "429_echo", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang", "html", "reset",
-          "huge", "huge_chunked", "slowloris")
+FAULTS = ("429", "429_echo", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang", "html",
+          "no_choices", "reset", "huge", "huge_chunked", "slowloris")
 HUGE_BYTES = 50 * 1024 * 1024
 INVALID_LABEL = "NOT-AN-OPTION"
 
@@ -231,6 +231,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "html":
             fake._record(rec)
             self._send(200, HTML_PAGE.encode(), content_type="text/html; charset=utf-8")
+            return
+        if fault == "no_choices":          # some gateways report errors with status 200
+            fake._record(rec)
+            self._send(200, b'{"object": "error", "message": "upstream model overloaded", "code": 503}')
             return
         if fault == "slowloris":
             fake._record(rec)

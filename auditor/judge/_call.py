@@ -214,21 +214,25 @@ class ItemCaller:
             self.wait_s += time.monotonic() - t
 
     def _not_a_completion(self, res: ItemResult, completion: Any) -> ItemResult:
-        """A 200 reply that is no chat completion (an HTML page, a JSON body without ``choices``)."""
+        """A 200 reply that is no chat completion (an HTML page, a JSON body without ``choices``): not retried."""
         if isinstance(completion, str):
             body = completion
         else:
             try:
-                body = completion.model_dump_json()
+                body = completion.model_dump_json(exclude_unset=True)
             except Exception:  # noqa: BLE001 - only for showing it
                 body = repr(completion)
         head = body.lstrip()[:PREFIX_BYTES]
-        what = ("an HTML page" if head[:200].lower().startswith(("<!doctype html", "<html")) or "<html" in
-                head[:200].lower() else "a body that is not a chat completion (no choices)")
         first = " ".join(head[:80].split())
-        res.error = self.redact(f"not a chat completion: the endpoint returned {what} with HTTP 200 (first bytes: "
-                                f"{first!r}). Fix: check base_url: it must be the API root, which usually ends "
-                                f"in /v1 (e.g. http://127.0.0.1:8000/v1), not a web page.")
+        if "<html" in head[:300].lower() or head[:300].lower().startswith("<!doctype"):
+            what, fix = "an HTML page", ("check base_url: it must be the API root, which usually ends in /v1 (e.g. "
+                                         "http://127.0.0.1:8000/v1), not a web page")
+        else:
+            what, fix = ("a body without choices", "check base_url (it usually ends in /v1) and model: the endpoint "
+                         "must serve the OpenAI chat completions API; the body may be an error it reports with "
+                         "status 200")
+        res.error = self.redact(f"not a chat completion: the endpoint returned {what} (HTTP 200; first bytes: "
+                                f"{first!r}). Fix: {fix}.")
         res.raw = self.redact(head)
         return res
 

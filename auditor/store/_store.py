@@ -53,7 +53,7 @@ def _holder(msg: str) -> str:
         if a.endswith("/auditor") or a == "auditor":
             args = ["auditor", *args[i + 1:]]
             break
-    return f"process {pid} (`{' '.join(args)[:120]}`)"
+    return f"process {pid} (`{' '.join(' '.join(args).split())[:120]}`)"     # one line, whatever its arguments
 
 
 def _connect(path: str, read_only: bool, lock_wait: float = 0.0, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
@@ -71,6 +71,8 @@ def _connect(path: str, read_only: bool, lock_wait: float = 0.0, sandbox: bool =
         try:
             return duckdb.connect(path, read_only=read_only, config=config)
         except duckdb.IOException as e:
+            # DuckDB's own text (its PID, a hint about its CLI's -readonly flag, a docs link) is never shown: the
+            # holder and our fix are said below
             msg = str(e).split("\n")[0]
             if "lock" not in msg.lower():
                 raise AuditorError(f"{path}: cannot open the store: {msg}. Fix: check that the file is readable (and "
