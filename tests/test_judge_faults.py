@@ -180,3 +180,31 @@ def test_fault_kinds_are_known_to_the_fake():
     from fake_openai import FAULTS
 
     assert {"html", "no_choices", "reset", "huge", "huge_chunked", "slowloris"} <= set(FAULTS)
+
+
+def test_connection_failures_are_told_apart():
+    """Refused, unresolvable and mid-reply failures, as the HTTP stack chains them, in words."""
+    import socket
+
+    import httpx2
+    import openai
+
+    from auditor.judge._transport import connection_failure
+
+    def chain(*excs):
+        for outer, inner in zip(excs, excs[1:]):
+            outer.__cause__ = inner
+        return excs[0]
+
+    req = httpx2.Request("POST", "http://h.example:8000/v1/chat/completions")
+    url = "http://h.example:8000/v1"
+    refused = chain(openai.APIConnectionError(request=req), httpx2.ConnectError("All connection attempts failed"),
+                    ConnectionRefusedError(111, "Connect call failed"))
+    dns = chain(openai.APIConnectionError(request=req), httpx2.ConnectError("Name or service not known"),
+                socket.gaierror(-2, "Name or service not known"))
+    cut = chain(openai.APIConnectionError(request=req), httpx2.RemoteProtocolError("peer closed connection"))
+    assert connection_failure(refused, url) == ("nothing listens on h.example:8000 (connection refused)", True)
+    what, down = connection_failure(dns, url)
+    assert down and what.startswith("cannot resolve the host name 'h.example'")
+    what, down = connection_failure(cut, url)
+    assert not down and "closed the connection mid-reply (peer closed connection)" in what

@@ -29,7 +29,7 @@ from typing import Any, Awaitable, Callable
 from ..errors import AuditorError
 from ._config import Judge
 from ._response import answers_to_rows, response_model_for
-from ._transport import PREFIX_BYTES, connection_failure, too_large
+from ._transport import PREFIX_BYTES, ReplyTooLarge, connection_failure, too_large
 
 __all__ = ["ItemResult", "ItemCaller", "FatalEndpointError", "retry_after_seconds", "backoff_delay"]
 
@@ -238,8 +238,9 @@ class ItemCaller:
 
     def _too_large(self, res: ItemResult, big: Any) -> ItemResult:
         size = f"{big.declared:,} bytes declared" if big.declared is not None else "a chunked body"
-        res.error = (f"reply too large: over max_reply_bytes={big.cap:,} ({size}); not read further. Fix: lower "
-                     "max_tokens, or raise max_reply_bytes in the config if replies this long are expected.")
+        res.error = (f"reply too large: over max_reply_bytes={big.cap:,} ({size}); not read further (nor its token "
+                     "usage, which the cost leaves out). Fix: lower max_tokens, or raise max_reply_bytes in the config "
+                     "if replies this long are expected.")
         res.raw = self.redact(big.prefix.decode("utf-8", errors="replace"))
         return res
 
@@ -268,6 +269,8 @@ class ItemCaller:
                         **kwargs, extra_headers={"X-Auditor-Item": header})
             except TimeoutError:
                 transient = f"timeout: no reply within timeout_s={timeout:g} s"
+            except ReplyTooLarge as e:               # read outside the SDK's request wrapper (not seen so far)
+                return self._too_large(res, e)
             except openai.APITimeoutError:
                 transient = f"timeout: no reply within timeout_s={timeout:g} s"
             except openai.APIConnectionError as e:

@@ -105,28 +105,32 @@ def too_large(e: BaseException) -> ReplyTooLarge | None:
     return next((c for c in _causes(e) if isinstance(c, ReplyTooLarge)), None)
 
 
-_REFUSED = ("ConnectError", "ConnectionRefusedError", "ConnectTimeout")
 _MID_REPLY = ("RemoteProtocolError", "ReadError", "WriteError", "ConnectionResetError", "BrokenPipeError",
               "IncompleteRead")
 
 
-def _host_port(base_url: str) -> str:
+def _host_port(base_url: str) -> tuple[str, str]:
     p = urllib.parse.urlsplit(base_url)
     port = p.port or (443 if p.scheme == "https" else 80)
-    return f"{p.hostname}:{port}"
+    return f"{p.hostname}:{port}", p.hostname or ""
 
 
 def connection_failure(e: BaseException, base_url: str) -> tuple[str, bool]:
     """(what happened, in words; True when nothing answered at the endpoint) for a connection-level error."""
-    names = [type(c).__name__ for c in _causes(e)]
-    detail = next((" ".join(str(c).split()) for c in _causes(e) if str(c) and str(c) != "Connection error."), "")
+    chain = list(_causes(e))
+    names = [type(c).__name__ for c in chain]
+    detail = next((" ".join(str(c).split()) for c in reversed(chain) if str(c)), names[-1])
     detail = detail if len(detail) <= 200 else detail[:200] + "..."
-    where = _host_port(base_url)
+    where, host = _host_port(base_url)
     if any(n in _MID_REPLY for n in names):
-        return (f"the server at {where} closed the connection mid-reply ({detail or names[-1]}); it accepted the "
-                "request, then crashed or a proxy cut it"), False
+        return (f"the server at {where} closed the connection mid-reply ({detail}); it accepted the request, then "
+                "crashed or a proxy cut it"), False
+    if "gaierror" in names:
+        return f"cannot resolve the host name {host!r} ({detail})", True
+    if "ConnectionRefusedError" in names:
+        return f"nothing listens on {where} (connection refused)", True
     if "ConnectTimeout" in names:
         return f"no answer connecting to {where} (connect timeout)", True
-    if any(n in _REFUSED for n in names):
-        return f"nothing listens on {where} (connection refused)", True
-    return f"connection error talking to {where} ({detail or names[-1]})", True
+    if "ConnectError" in names:
+        return f"cannot connect to {where} ({detail})", True
+    return f"connection error talking to {where} ({detail})", True
