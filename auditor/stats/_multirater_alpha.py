@@ -10,7 +10,8 @@ Three routes, all exact:
 * **nominal / ordinal / ratio with many distinct values** — resample weights in chunks and sparse counts:
   nominal needs the value marginals n_c (D_e = n^2 - sum n_c^2); ordinal is the interval metric on mid-ranks
   r_c = sum_{g<c} n_g + n_c / 2 of the pairable values (Krippendorff's ordinal delta_ck equals (r_k - r_c)^2), so
-  it needs per-unit rank moments; ratio needs the quadratic form n' Delta n over the distinct values and is
+  it needs per-unit rank moments, from one cumulative sum over the sorted cells per resample
+  (:mod:`._ordinal_ranks`); ratio needs the quadratic form n' Delta n over the distinct values and is
   limited to ``RATIO_MAX_VALUES`` distinct values (round the values, or use the interval level, beyond that).
 
 Units with fewer than two values are not pairable and contribute nothing (they still count as drawn units in
@@ -25,6 +26,7 @@ from scipy import sparse
 from ._alpha import alpha_from_coincidence
 from ._multirater_boot import resample_weights
 from ._multirater_data import UnitTypes
+from ._ordinal_ranks import OrdinalRanks
 
 __all__ = ["COINCIDENCE_MAX_CELLS", "RATIO_MAX_VALUES", "uses_coincidence", "coincidence_contributions",
            "coincidence_finalize", "moment_contributions", "alpha_from_moments", "alpha_large_v",
@@ -34,6 +36,7 @@ COINCIDENCE_MAX_VALUES = 64          # V above which the V^2 coincidence columns
 COINCIDENCE_MAX_CELLS = 30_000_000   # types x V^2 budget for the coincidence contributions
 RATIO_MAX_VALUES = 5_000             # ratio metric: expected disagreement costs O(B V^2)
 _LARGE_V_CHUNK_CELLS = 4_000_000     # (types + distinct values) x resamples per chunk on the large-V route
+_ORDINAL_CHUNK_DRAWS = 1_000_000     # unit draws per chunk of resamples on the ordinal large-V route
 _REL_TOL = 1e-12                     # relative size under which expected disagreement counts as zero
 
 
@@ -95,42 +98,39 @@ class _LargeV:
 
     def __init__(self, types: UnitTypes, level: str):
         self.level = level
+        if level == "ordinal":
+            self.ranks = OrdinalRanks(types.counts, types.m)
+            return
         pair = types.m >= 2
         self.pair = pair
         counts = types.counts if not types.dense else sparse.csr_matrix(types.counts)
         self.N = sparse.csr_matrix(counts)[np.flatnonzero(pair)]          # (P, V) pairable types only
         self.m = types.m[pair]
         self.values = types.values
-        V = types.values.size
         if level == "nominal" or level == "binary":
             sq = np.asarray(self.N.multiply(self.N).sum(axis=1)).ravel()
             self.d_o = (self.m**2 - sq) / (self.m - 1.0)
         elif level == "ratio":
             self.d_o = _ratio_within(self.N, self.values) / (self.m - 1.0)
-        elif level != "ordinal":
+        else:
             raise ValueError(f"large-V alpha does not handle level '{level}'")
-        self.V = V
 
     def evaluate(self, W: np.ndarray) -> np.ndarray:
-        Wp = W[:, self.pair]                                               # (b, P)
-        n = Wp @ self.m
-        marg = np.asarray(self.N.T @ Wp.T).T                               # (b, V) pairable value counts
-        if self.level in ("nominal", "binary"):
+        if self.level == "ordinal":   # interval alpha of the mid-ranks (see _ordinal_ranks.py)
+            n, d_o, d_e = self.ranks.parts(W)
+            scale = (n * n) ** 2                                           # rank deltas grow like n^2
+        else:
+            Wp = W[:, self.pair]                                           # (b, P)
+            n = Wp @ self.m
+            marg = np.asarray(self.N.T @ Wp.T).T                           # (b, V) pairable value counts
             d_o = Wp @ self.d_o
-            d_e = n * n - np.sum(marg * marg, axis=1)
-        elif self.level == "ratio":
-            d_o = Wp @ self.d_o
-            d_e = _quadratic_form_ratio(marg, self.values)
-        else:  # ordinal: interval metric on mid-ranks of the pairable values, centered (their mean is n / 2)
-            r = np.cumsum(marg, axis=1) - marg / 2.0 - n[:, None] / 2.0    # (b, V)
-            s = np.asarray(self.N @ r.T)                                   # (P, b) per-type sum of ranks
-            q = np.asarray(self.N @ (r * r).T)
-            f = (2.0 * self.m[:, None] * q - 2.0 * s * s) / (self.m - 1.0)[:, None]
-            d_o = np.einsum("bp,pb->b", Wp, np.maximum(f, 0.0))
-            d_e = 2.0 * n * np.sum(marg * r * r, axis=1) - 2.0 * np.sum(marg * r, axis=1) ** 2
+            if self.level == "ratio":
+                d_e = _quadratic_form_ratio(marg, self.values)
+            else:
+                d_e = n * n - np.sum(marg * marg, axis=1)
+            scale = n * n
         with np.errstate(invalid="ignore", divide="ignore"):
             a = 1.0 - (n - 1.0) * d_o / d_e
-        scale = n * n if self.level != "ordinal" else (n * n) ** 2   # ordinal deltas grow like ranks^2 ~ n^2
         return np.where((n > 1) & (d_e > _REL_TOL * scale), a, np.nan)
 
 
@@ -180,8 +180,14 @@ def alpha_large_v(types: UnitTypes, level: str, *, n_boot: int, rng: np.random.G
     value = float(model.evaluate(types.weight[None, :])[0])
     if n_boot <= 0 or rng is None:
         return value, np.empty(0)
-    # each resample in a chunk holds arrays over types and over distinct values: keep a chunk near 4M cells
-    chunk = max(1, _LARGE_V_CHUNK_CELLS // (types.n_types + types.values.size)) * int(types.weight.sum())
+    # each resample in a chunk holds arrays over types and over distinct values: keep a chunk near 4M cells;
+    # ordinal goes through a chunk four resamples at a time with buffers over the cells only: ~1M draws a chunk
+    n_units = max(int(types.weight.sum()), types.n_types, 1)
+    if level == "ordinal":
+        rows = 4 * max(1, _ORDINAL_CHUNK_DRAWS // (4 * n_units))
+    else:
+        rows = max(1, _LARGE_V_CHUNK_CELLS // (types.n_types + types.values.size))
+    chunk = rows * n_units
     samples = np.concatenate([model.evaluate(W) for W in
                               resample_weights(types.weight, n_boot, rng, chunk_elements=chunk)])
     return value, samples
