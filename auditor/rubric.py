@@ -139,7 +139,8 @@ def _format_validation_error(path: str, err: ValidationError) -> str:
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"])
         msgs.append(f"{loc}: {e['msg']}" if loc else e["msg"])
-    return f"{path}: invalid rubric: " + "; ".join(msgs)
+    return (f"{path}: invalid rubric: " + "; ".join(msgs).rstrip(".") + ". Fix: correct that field; `auditor rubrics "
+            "show likert5` prints a complete rubric to start from.")
 
 
 def load_rubric(name_or_path: str | Path) -> Rubric:
@@ -152,10 +153,12 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
         cand = builtin_rubric_dir() / f"{name_or_path}.yaml"
         if not cand.exists():
             raise RubricError(f"unknown rubric '{name_or_path}'; built-in rubrics are: "
-                              f"{', '.join(builtin_rubric_names())}, or pass a path to a rubric YAML file")
+                              f"{', '.join(builtin_rubric_names())}. Fix: use one of them, a rubric stored by an "
+                              "earlier load (`auditor rubrics list`), or a path to a rubric YAML file.")
         p = cand
     if not p.exists():
-        raise RubricError(f"{p}: rubric file not found")
+        raise RubricError(f"{p}: rubric file not found. Fix: check the path, or name a built-in or stored rubric "
+                          "(`auditor rubrics list`).")
     if not p.is_file():
         raise RubricError(f"{p}: is not a rubric file (a folder or device). Fix: pass a rubric YAML file, or a "
                           f"built-in name ({', '.join(builtin_rubric_names())}).")
@@ -176,7 +179,8 @@ def _load_rubric_file(path: str, mtime_ns: int, size: int) -> Rubric:
     except ValueError as e:
         raise RubricError(str(e)) from None
     if not isinstance(data, dict):
-        raise RubricError(f"{p}: a rubric must be a YAML mapping with name, version, dimensions")
+        raise RubricError(f"{p}: a rubric must be a YAML mapping with name, version, dimensions. Fix: start from "
+                          "`auditor rubrics show likert5`.")
     try:
         return Rubric.model_validate(data)
     except ValidationError as e:

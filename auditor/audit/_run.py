@@ -82,8 +82,6 @@ def known_statistics() -> list[str]:
 
 def _check_names(store: Store, rubrics: list[str], opts: AuditOptions) -> None:
     """An unknown --dimension or --statistic is an error naming the valid ones (not an empty result)."""
-    import difflib
-
     if opts.dimensions:
         dims = {d for r in rubrics for d in _fetch.load_stored_rubric(store, r).dimension_names}
         unknown = [d for d in opts.dimensions if d not in dims]
@@ -92,14 +90,21 @@ def _check_names(store: Store, rubrics: list[str], opts: AuditOptions) -> None:
                                + (f" in rubric {rubrics[0]!r}" if len(rubrics) == 1 else "")
                                + f". Fix: use one of {', '.join(sorted(dims))}.")
     if opts.statistics:
-        known = known_statistics()
-        prefixed = ("human_mean_at_llm", "system_human_mean", "system_llm_mean", "panel_error_correlation")
-        unknown = [s for s in opts.statistics if s not in known and s.split("=", 1)[0] not in prefixed]
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], known, n=3)
-            raise AuditorError(f"unknown statistic {unknown[0]!r}"
-                               + (f" (did you mean {', '.join(close)}?)" if close else "")
-                               + f". Fix: use one of {', '.join(known)}.")
+        check_statistic_names(opts.statistics)
+
+
+def check_statistic_names(names) -> None:
+    """Raise :class:`AuditorError` naming the first of ``names`` the audit never reports, and the valid ones."""
+    import difflib
+
+    known = known_statistics()
+    prefixed = ("human_mean_at_llm", "system_human_mean", "system_llm_mean", "panel_error_correlation")
+    unknown = [s for s in names if s not in known and s.split("=", 1)[0] not in prefixed]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=3)
+        raise AuditorError(f"unknown statistic {unknown[0]!r}"
+                           + (f" (did you mean {', '.join(close)}?)" if close else "")
+                           + f". Fix: use one of {', '.join(known)}.")
 
 
 def _rows(rows: list[StatRow], **ctx) -> list[dict]:

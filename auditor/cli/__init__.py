@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     args = _global_options_first(list(sys.argv[1:] if argv is None else argv))
+    if args and args[-1] in _GLOBAL_VALUED:
+        sys.stderr.write(f"Error: {args[-1]} requires an argument. Fix: e.g. `auditor {args[-1]} "
+                         f"{'store.duckdb' if args[-1] == '--db' else '30'} audit`.\n")
+        sys.exit(2)
     if "--json" in args and "--csv" in args:
         sys.stderr.write("Error: --json and --csv both given. Fix: choose one output format.\n")
         sys.exit(2)

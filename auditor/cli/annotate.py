@@ -199,7 +199,7 @@ def serve_cmd(ctx: typer.Context,
               host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (127.0.0.1 = this machine "
                                                                    "only)."),
               port: int = typer.Option(8765, "--port", help="TCP port."),
-              bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the dashboard's "
+              bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the dashboard's "
                                                                       "intervals.")):
     """Serve annotation, browse and dashboard pages on a local web server (the store's only writer meanwhile)."""
     from ..campaign import list_campaigns

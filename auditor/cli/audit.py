@@ -107,7 +107,7 @@ def audit_cmd(ctx: typer.Context,
               rubric: str = typer.Option(None, "--rubric", help="Only this rubric."),
               dimension: list[str] = typer.Option(None, "--dimension", help="Only these dimension(s)."),
               statistic: list[str] = typer.Option(None, "--statistic", help="Only these statistic(s)."),
-              bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples (0 = no intervals)."),
+              bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples (0 = no intervals)."),
               seed: int = typer.Option(0, "--seed", help="Random seed for the bootstrap."),
               ci: str = typer.Option("percentile", "--ci", help="percentile | bca."),
               threads: int = typer.Option(None, "--threads", min=1,
@@ -171,6 +171,14 @@ def audit_cmd(ctx: typer.Context,
                                    "more answers (`auditor annotate show " + campaign + "` shows progress).")
         else:
             df, pending = stored_or_computed(ctx, opts, fresh=True, command="audit", store=store)
+    if statistic and df.empty and not (as_json or as_csv):
+        raise AuditorError(f"the audit has no row for --statistic {', '.join(statistic)} on these data (it does "
+                           "not apply to their levels or design, or no rater rated them). Fix: drop --statistic to "
+                           "see every row, or check `auditor audit --json` for the names.")
+    if level == "system" and not (df["design"] == "system").any():
+        raise AuditorError("no system-level rows: no rated conversation has a system_id. Fix: load "
+                           "conversations with a system_id column (`auditor ingest conversations`, or "
+                           "`auditor ingest tau-bench --system AGENT`).")
     record_audit(ctx, pending)
     if as_json:
         sys.stdout.write(json.dumps({"rows": records(df), "bootstrap": bootstrap, "seed": seed, "ci": ci},
@@ -178,10 +186,6 @@ def audit_cmd(ctx: typer.Context,
     elif as_csv:
         sys.stdout.write(df.to_csv(index=False))
     elif statistic:
-        if df.empty:
-            raise AuditorError(f"the audit has no row for --statistic {', '.join(statistic)} on these data (it does "
-                               "not apply to their levels or design, or no rater rated them). Fix: drop --statistic to "
-                               "see every row, or check `auditor audit --json` for the names.")
         emit(long_table(df), as_json=False, as_csv=False,
              title=f"Audit ({bootstrap} bootstrap resamples, seed {seed}; notes: --json)")
     else:
@@ -193,10 +197,6 @@ def audit_cmd(ctx: typer.Context,
             emit(headline_table(systems, SYSTEM_HEADLINE, n_from="system_kendall_tau_b"), as_json=False,
                  as_csv=False, title="System level (n = systems): does the LLM rank them as the humans do?" + (
                      f" {title[6:]}" if level == "system" else ""))
-        elif level == "system":
-            raise AuditorError("no system-level rows: no rated conversation has a system_id. Fix: load "
-                               "conversations with a system_id column (`auditor ingest conversations`, or "
-                               "`auditor ingest tau-bench --system AGENT`).")
         if not df.empty and df["rater"].isin(["human_loo", "humans"]).all():
             err_console.print("note: no LLM rater in the store, so these rows are the humans' own agreement (the "
                               "ceiling). Fix: ingest LLM signals (--rater-kind judge|simulator) or run `auditor judge "
@@ -256,7 +256,9 @@ def history_cmd(ctx: typer.Context,
                 as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
     """Past audits stored here, newest first: each rater's values with intervals and judge config over time."""
     from ..audit import audit_history
+    from ..audit._run import check_statistic_names
 
+    check_statistic_names(statistic or [])
     with open_store(ctx, read_only=True) as store:
         df = audit_history(store, rater=rater or None, statistic=statistic or None, dimension=dimension or None)
     if df.empty and not (as_json or as_csv):

@@ -75,6 +75,8 @@ def signals(ctx: typer.Context,
     """Load ratings (human, judge or simulator signals) scored on a rubric."""
     if score not in ("expected", "argmax"):
         raise AuditorError(f"--score {score!r}: use expected or argmax")
+    if rater_kind is not None and rater_kind.lower() not in ("human", "judge", "simulator"):
+        raise AuditorError(f"--rater-kind {rater_kind!r}: not a rater kind. Fix: use human, judge or simulator.")
     with open_store(ctx) as store:
         res = store.ingest_signals(path, rubric=rubric, rater_kind=rater_kind, rater_id=rater_id,
                                    mapping=_parse_map(map_), wide=wide, missing_code=missing_code,

@@ -42,7 +42,7 @@ DESIGN_OPT = typer.Option(None, "--design", help="paired | matched (default: fro
 LLM_OPT = typer.Option(None, "--llm", help="LLM rater(s) to include (default: every judge and simulator).")
 REFERENCE_OPT = typer.Option(None, "--reference", help="Reference rater id (default: the human consensus).")
 RUBRIC_OPT = typer.Option(None, "--rubric", help="Only this rubric.")
-BOOTSTRAP_OPT = typer.Option(1000, "--bootstrap", help="Bootstrap resamples (0 = no intervals).")
+BOOTSTRAP_OPT = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples (0 = no intervals).")
 SEED_OPT = typer.Option(0, "--seed", help="Random seed for the bootstrap.")
 CI_OPT = typer.Option("percentile", "--ci", help="percentile | bca.")
 DIFFICULTY_OPT = typer.Option(None, "--difficulty", help="Frozen task-difficulty map (JSON) for outcome "
@@ -188,6 +188,10 @@ def compare_cmd(ctx: typer.Context,
     with open_store(ctx, read_only=True) as store:
         rows, pending = stored_or_computed(ctx, opts, fresh=fresh, command="compare", store=store,
                                            quiet=as_json or as_csv)
+        if dimension != "all" and not (rows["dimension"] == dimension).any():
+            dims = sorted({str(d) for d in rows["dimension"].dropna()} - {"all"})
+            raise AuditorError(f"--dimension {dimension!r}: no audit row is about it. Fix: use all or one of "
+                               f"{', '.join(dims) or '(no dimension has ratings)'}.")
         board = leaderboard(store, rows, dimension=dimension)
     record_audit(ctx, pending)
     if board.empty or not (board["kind"] != "human").any():

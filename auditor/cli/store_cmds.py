@@ -45,7 +45,7 @@ def sql(ctx: typer.Context, query: str = typer.Argument(..., help="A read-only S
 def demo(ctx: typer.Context,
          dataset: str = typer.Option("all", "--dataset", metavar="llm-rubric|hanna|all",
                                      help="Which bundled data: LLM-Rubric dialogues, HANNA stories, or both."),
-         bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the audit."),
+         bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the audit."),
          seed: int = typer.Option(0, "--seed", help="Random seed."),
          out: str = typer.Option("reports/demo.html", "--out", help="Where to write the HTML report.")):
     """Build a store from bundled real data (LLM-Rubric: 223 dialogues, a GPT-3.5 judge; HANNA: 1,056 stories of

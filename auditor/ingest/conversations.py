@@ -26,6 +26,13 @@ def _blank(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
+ROLES = ("user", "assistant", "system", "tool", "developer", "function")   # OpenAI's chat roles
+
+
+class RoleError(ValueError):
+    """A message whose role is not a chat role (e.g. 'customer')."""
+
+
 def clean_messages(msgs) -> list[dict]:
     """Validate a message list; returns ``[{"role": str, "content": str}, ...]`` or raises ValueError."""
     if not isinstance(msgs, list):
@@ -34,6 +41,8 @@ def clean_messages(msgs) -> list[dict]:
     for j, m in enumerate(msgs):
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not m["role"].strip():
             raise ValueError(f"message {j} is not an object with a 'role' string")
+        if m["role"].strip().lower() not in ROLES:
+            raise RoleError(f"message {j} has role {short_text(m['role'])!r}, which is not a chat role")
         content = m.get("content")
         if content is not None and not isinstance(content, str):
             content = json.dumps(content, ensure_ascii=False)
@@ -92,6 +101,10 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
                 msgs = msgs.tolist()
             try:
                 msgs = clean_messages(msgs)
+            except RoleError as e:
+                raise IngestError(path, f"'messages': {e}", row=r, field="messages", where=where,
+                                  fix=f"use the roles {', '.join(ROLES[:4])} (the user is 'user', the agent "
+                                      "'assistant').") from None
             except ValueError as e:
                 raise IngestError(path, f"'messages': {e}", row=r, field="messages", where=where,
                                   fix='write messages as a JSON list: [{"role": "user", "content": "..."}].')

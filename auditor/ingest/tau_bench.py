@@ -95,13 +95,17 @@ def read_tau_bench(path: str | Path, *, user_kind: str | None = None, domain: st
                              domain=dom, reward=reward, messages=msgs, trial=trial,
                              termination_reason=sim.get("termination_reason"), user=user))
     elif isinstance(data, list):
+        if not domain:
+            raise IngestError(spath, "a tau-bench results list does not name its domain, and task ids are only "
+                              "unique within one (they become DOMAIN_N, the keys human ratings use)",
+                              fix="pass --domain airline (or retail, ...): the domain this run was on.")
         user = user_kind or stem
         for i, r in enumerate(data, start=1):
             if not isinstance(r, dict) or "task_id" not in r or "traj" not in r:
                 raise IngestError(spath, "record is not a tau-bench EnvRunResult (needs task_id and traj)", row=i,
                                   field="task_id", fix="pass a tau-bench results JSON (a list of run results).")
             msgs = _messages(spath, i, r.get("traj") or [])
-            tid = f"{domain}_{r['task_id']}" if domain else str(r["task_id"])
+            tid = f"{domain}_{r['task_id']}"
             trial = r.get("trial", 0)
             rows.append(dict(conversation_id=f"{stem}:{tid}:{trial}", task_id=tid, domain=domain,
                              reward=_reward(spath, i, r.get("reward"), "reward"), messages=msgs, trial=trial,

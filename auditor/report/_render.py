@@ -34,6 +34,9 @@ def report_paths(out: str | Path) -> dict[str, Path]:
         p = p / "report.html"
     elif p.suffix.lower() in (".md", ".json"):
         p = p.with_suffix(".html")
+    elif p.suffix.lower() not in (".html", ".htm") and p.suffix[1:].isalpha():
+        raise AuditorError(f"--out {str(out)!r}: a report is written as .html (with .md and .json beside it), not "
+                           f"{p.suffix}. Fix: --out {p.with_suffix('.html')}.")
     elif p.suffix.lower() not in (".html", ".htm"):
         p = p.with_name(p.name + ".html")
     for parent in [p.parent, *p.parent.parents]:

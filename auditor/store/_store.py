@@ -74,6 +74,9 @@ def _connect(path: str, read_only: bool, lock_wait: float = 0.0, sandbox: bool =
             # DuckDB's own text (its PID, a hint about its CLI's -readonly flag, a docs link) is never shown: the
             # holder and our fix are said below
             msg = str(e).split("\n")[0]
+            if "not a valid DuckDB database file" in msg:
+                raise AuditorError(f"{path}: is not a DuckDB database, so not an auditor store. Fix: point --db at a "
+                                   "store written by auditor, or at a new path to create one.") from None
             if "lock" not in msg.lower():
                 raise AuditorError(f"{path}: cannot open the store: {msg}. Fix: check that the file is readable (and "
                                    "writable, for commands that change it), or point --db elsewhere.") from None
@@ -90,6 +93,12 @@ def _connect(path: str, read_only: bool, lock_wait: float = 0.0, sandbox: bool =
                    "wait for it to finish, or stop it, and retry")
                 + "; --wait SECONDS waits longer.") from None
         except duckdb.Error as e:
+            if Path(path).is_dir():
+                raise AuditorError(f"{path}: is a directory, not a store file. Fix: point --db at a file, e.g. "
+                                   f"--db {Path(path) / 'auditor.duckdb'}.") from None
+            if Path(path).is_file():
+                raise AuditorError(f"{path}: is not a DuckDB database, so not an auditor store. Fix: point --db at "
+                                   "a store written by auditor, or at a new path to create one.") from None
             raise AuditorError(f"{path}: cannot open the store: {str(e).splitlines()[0]}. Fix: point --db at a "
                                "DuckDB file written by auditor, or at a new path.") from None
 
@@ -219,7 +228,7 @@ class Store:
                                 "the tables (signals, conversations, ...) or the views signals_long, paired, "
                                 "matched.") from None
         except duckdb.Error as e:
-            raise AuditorError(f"SQL error: {str(e).splitlines()[0]}") from None
+            raise AuditorError(sql_error(e)) from None
         finally:
             if timer is not None:
                 timer.cancel()
@@ -252,7 +261,21 @@ class Store:
             raise RubricError(f"unknown rubric '{name_or_path}'; built-in rubrics are: "
                               f"{', '.join(builtin_rubric_names())}"
                               + (f"; stored in this store: {', '.join(stored)}" if stored else "")
-                              + ", or pass a path to a rubric YAML file") from None
+                              + ". Fix: use one of them (`auditor rubrics list`), or a path to a rubric YAML "
+                                "file.") from None
+
+
+def sql_error(e: Exception) -> str:
+    """DuckDB's first line for a failed query, and what to do about it."""
+    msg = str(e).splitlines()[0]
+    if isinstance(e, duckdb.CatalogException) or "does not exist" in msg:
+        fix = ("`auditor sql \"SHOW TABLES\"` lists the tables; the views signals_long, paired and matched join them "
+               "for you")
+    elif isinstance(e, duckdb.BinderException):
+        fix = "`auditor sql \"DESCRIBE signals_long\"` lists a table's or view's columns"
+    else:
+        fix = "correct the SQL (DuckDB's dialect: https://duckdb.org/docs/sql/introduction)"
+    return f"SQL error: {msg.rstrip('!.')}. Fix: {fix}."
 
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
@@ -268,9 +291,10 @@ def check_read_only(query: str) -> None:
     try:
         statements = duckdb.extract_statements(query)
     except duckdb.Error as e:
-        raise AuditorError(f"SQL error: {str(e).splitlines()[0]}") from None
+        raise AuditorError(sql_error(e)) from None
     if not statements:
-        raise AuditorError("SQL error: the query is empty")
+        raise AuditorError("SQL error: the query is empty. Fix: pass a SELECT, e.g. `auditor sql \"SELECT * FROM "
+                           "signals_long LIMIT 5\"`.")
     for st in statements:
         kind = st.type.name
         if kind == "EXPLAIN":
