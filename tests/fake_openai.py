@@ -14,13 +14,13 @@ headers, ``Authorization`` included, with a ``Retry-After`` of an hour), ``"500"
 body that is not JSON), ``"bad_json"`` (a well-formed reply whose structured content is not JSON), ``"invalid"``
 (schema-invalid option values), ``"truncated"`` (cut-off content, ``finish_reason="length"``), ``"hang"`` (no
 reply until ``hang_s`` passes or the server stops), ``"html"`` (status 200 with an HTML page, as a web UI at a base
-URL without ``/v1`` answers), ``"no_choices"`` (status 200, a JSON error object), ``"reset"`` (headers and half the
-body, then the connection is reset), ``"huge"`` / ``"huge_chunked"`` (a valid reply of ``huge_bytes``, 50 MB by
-default, with a Content-Length or chunked, written in 1 MB pieces), ``"slowloris"`` (headers, then a chunk of one
-byte every ``slow_s`` seconds, never finishing). Script them with :meth:`FakeOpenAI.fault_for` (per item, in order
-of attempts), :meth:`FakeOpenAI.fault_all`, :meth:`FakeOpenAI.fault_next` (the next n requests) or
-:meth:`FakeOpenAI.hang_after` (hang every request after n successful replies). Each recorded request keeps the
-usage its reply reported (``tokens_in``, ``tokens_out``).
+URL without ``/v1`` answers; it echoes the ``Authorization`` header in a comment), ``"no_choices"`` (status 200, a
+JSON error object), ``"reset"`` (headers and half the body, then the connection is reset), ``"huge"`` /
+``"huge_chunked"`` (a valid reply of ``huge_bytes``, 50 MB by default, with a Content-Length or chunked, written in
+1 MB pieces), ``"slowloris"`` (headers, then a chunk of one byte every ``slow_s`` seconds, never finishing).
+Script them with :meth:`FakeOpenAI.fault_for` (per item, in order of attempts), :meth:`FakeOpenAI.fault_all`,
+:meth:`FakeOpenAI.fault_next` (the next n requests) or :meth:`FakeOpenAI.hang_after` (hang every request after n
+successful replies). Each recorded request keeps the usage its reply reported (``tokens_in``, ``tokens_out``).
 
 Notes from DESIGN.md: ``protocol_version = "HTTP/1.1"``, Content-Length on every reply, Nagle off and a deep
 listen queue, else keep-alive replies stall and many concurrent clients see connection resets.
@@ -231,7 +231,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "html":
             fake._record(rec)
-            self._send(200, HTML_PAGE.encode(), content_type="text/html; charset=utf-8")
+            page = HTML_PAGE.replace("<body>", f"<body><!-- {self.headers.get('Authorization')} -->")  # careless
+            self._send(200, page.encode(), content_type="text/html; charset=utf-8")
             return
         if fault == "no_choices":          # some gateways report errors with status 200
             fake._record(rec)

@@ -70,6 +70,9 @@ def test_an_html_page_with_status_200_is_named_and_kept(tmp_path, fake):
     raws = rows["raw"].dropna()
     assert len(raws) == 2 and raws.str.startswith("<!DOCTYPE html>").all()   # the body, kept once per item
     assert raws.str.len().max() <= 2000
+    assert raws.str.contains("<!-- Bearer [redacted] -->", regex=False).all()   # the page echoed the key
+    for f in tmp_path.glob("s.duckdb*"):
+        assert SECRET.encode() not in f.read_bytes(), f
 
 
 def test_a_json_body_without_choices_is_named(tmp_path, fake):

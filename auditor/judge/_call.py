@@ -238,9 +238,9 @@ class ItemCaller:
 
     def _too_large(self, res: ItemResult, big: Any) -> ItemResult:
         size = f"{big.declared:,} bytes declared" if big.declared is not None else "a chunked body"
-        res.error = (f"reply too large: over max_reply_bytes={big.cap:,} ({size}); not read further (nor its token "
-                     "usage, which the cost leaves out). Fix: lower max_tokens, or raise max_reply_bytes in the config "
-                     "if replies this long are expected.")
+        res.error = self.redact(f"reply too large: over max_reply_bytes={big.cap:,} ({size}); not read further (nor "
+                                "its token usage, which the cost leaves out). Fix: lower max_tokens, or raise "
+                                "max_reply_bytes in the config if replies this long are expected.")
         res.raw = self.redact(big.prefix.decode("utf-8", errors="replace"))
         return res
 
