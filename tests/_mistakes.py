@@ -43,10 +43,12 @@ class Mistake:
     says: tuple[str, ...]                         # words the one line must contain (what, and the fix)
     files: dict = field(default_factory=dict)     # name -> text (bytes for binary), written into {dir}
     code: int | None = None                       # the exit code, when it is a specific one
+    writes: bool = False                          # the store may change (a judge run records its failed items)
 
 
-def M(id, args, *says, files=None, code=None) -> Mistake:
-    return Mistake(id, tuple(args.split()) if isinstance(args, str) else tuple(args), tuple(says), files or {}, code)
+def M(id, args, *says, files=None, code=None, writes=False) -> Mistake:
+    return Mistake(id, tuple(args.split()) if isinstance(args, str) else tuple(args), tuple(says), files or {}, code,
+                   writes)
 
 
 J = {"t.j2": TEMPLATE}
@@ -206,7 +208,7 @@ MISTAKES: list[Mistake] = [
     M("judge_nothing_to_judge", "--db {db} judge run {dir}/j.yaml --where nope=1", "Fix",
       files={"j.yaml": judge_config(), **J}),
     M("judge_endpoint_down", "--db {db} judge run {dir}/j.yaml", "127.0.0.1", "Fix",
-      files={"j.yaml": judge_config(), **J}),
+      files={"j.yaml": judge_config(), **J}, writes=True),
     M("judge_runs_unknown", "--db {db} judge show nope", "nope", "judge list"),
     # --- campaigns, panels, plans, the server
     M("annotate_unknown_rubric", "--db {db} annotate create x --rubric nope --annotators a,b", "nope", "Fix"),

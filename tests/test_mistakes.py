@@ -8,8 +8,6 @@ import contextlib
 import io
 import shutil
 import socket
-from pathlib import Path
-
 import pytest
 
 from _bad_inputs import CASES, build_base_store, snapshot
@@ -73,11 +71,6 @@ def test_a_mistake_is_one_line_with_the_fix(case: Mistake, shared, closed_port, 
     assert len(lines) == 1 and lines[0].startswith("Error: "), err
     for word in case.says:
         assert word.lower() in lines[0].lower(), (word, lines[0])
-    with Store(db, read_only=True) as s:
-        assert snapshot(s.con) == snap
-    assert not Path(str(db) + ".wal").exists() or snapshot_equal_after_checkpoint(db, snap)
-
-
-def snapshot_equal_after_checkpoint(db: Path, snap: dict) -> bool:
-    with Store(db) as s:
-        return snapshot(s.con) == snap
+    if not case.writes:
+        with Store(db, read_only=True) as s:
+            assert snapshot(s.con) == snap

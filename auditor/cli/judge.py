@@ -86,7 +86,7 @@ def run(ctx: typer.Context,
     judge = load_judge(config)
     bar = None
     update = _notes_only()
-    if not quiet and not as_json:
+    if not quiet and not as_json and err_console.is_terminal:     # a log (CI) gets the summary, not the bar
         bar, update = _progress_display()
     try:
         with open_store(ctx) as store:

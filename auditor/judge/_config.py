@@ -99,7 +99,9 @@ def _format_errors(path: Path, err: ValidationError) -> str:
         elif e["type"] == "literal_error":
             msg = msg.replace("Input should be", "must be")
         msgs.append(f"field '{loc}': {msg}")
-    return f"{path}: invalid judge config: " + "; ".join(msgs)
+    return (f"{path}: invalid judge config: " + "; ".join(msgs).rstrip(".") + ". Fix: correct the field "
+            "(examples/judges/llm_rubric_judge.yaml is a complete config; `auditor judge validate CONFIG` checks one "
+            "without running it).")
 
 
 def _normalise_url(url: str) -> str:

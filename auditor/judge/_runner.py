@@ -200,8 +200,8 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
     if plan.items:       # a template that fails for the first conversation fails for all: say so before any request
         first = plan.items[0]
         first_messages = renderer.render(first.conversation, first.sample)
+    api_key = judge.api_key(env) if plan.items and client is None else None     # an unset key: nothing written
     save_judge(store, judge)
-    api_key = judge.api_key(env) if plan.items and client is None else None
     run_id = start_run(store, judge, plan, metadata={"where": where, "limit": limit, "concurrency": k})
     result = RunResult(run_id, judge.rater_id, judge.config_hash, "finished", plan.n_planned, plan.n_cached, 0, 0,
                        0, 0, judge.cost_usd(0, 0), 0.0, plan.n_without_messages)
