@@ -58,9 +58,12 @@ def test_counters_equal_the_stored_items_after_kill_and_resume(tmp_path, fake):
         assert time.monotonic() < deadline, fake.outcomes()
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
+    t_kill = time.time()
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    before_resume = list(fake.chat_requests())
+    time.sleep(0.2)                                           # the server finishes the replies nobody reads
+    # by arrival time: a request that arrived before the kill is recorded when its (unread) reply is sent
+    before_resume = [q for q in fake.chat_requests() if q.t < t_kill]
 
     stored = _stored_items(db)
     with Store(db, read_only=True) as s:
@@ -83,7 +86,7 @@ def test_counters_equal_the_stored_items_after_kill_and_resume(tmp_path, fake):
                      "ORDER BY started_at").set_index("run_id")
     assert runs["status"].tolist() == ["interrupted", "finished"]
     run2 = runs.index[1]
-    after = fake.chat_requests()[len(before_resume):]
+    after = [q for q in fake.chat_requests() if q.t >= t_kill]
     # run 1 as it was closed (the resumed run then replaced its failed item: a run keeps what it did)
     for run_id, reqs, st in ((run1, before_resume, s1), (run2, after, stored[run2])):
         rec = runs.loc[run_id]
