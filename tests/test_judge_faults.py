@@ -166,16 +166,16 @@ def test_a_50_mb_reply_is_refused_with_bounded_memory(tmp_path, fake, kind):
 @pytest.mark.parametrize("kind", ["slowloris", "hang"])
 def test_timeout_bounds_a_slow_or_hung_reply_and_the_summary_says_where_time_went(tmp_path, fake, kind):
     db = make_store(tmp_path / "s.duckdb", n=1)
-    cfg = write_config(tmp_path, fake.url, timeout_s=2, max_retries=1, concurrency=1)
+    cfg = write_config(tmp_path, fake.url, timeout_s=1, max_retries=1, concurrency=1)
     fake.fault_all((kind, 0.2 if kind == "slowloris" else 60))   # a byte every 0.2 s / no reply for a minute
     r, rss_mb, wall = _judge_run(db, cfg)
     print(f"{kind}: peak RSS {rss_mb:.0f} MB, wall {wall:.1f} s")
     assert wall < WALL_BOUND_S and rss_mb < RSS_BOUND_MB
     line = _error_line(r)
-    assert r.returncode == 1 and "timeout: no reply within timeout_s=2 s (gave up after 1 retry" in line
+    assert r.returncode == 1 and "timeout: no reply within timeout_s=1 s (gave up after 1 retry" in line
     m = re.search(r"time: start-up (\d+\.\d) s, requests (\d+\.\d) s, retry waits (\d+\.\d) s", r.stdout)
     assert m, r.stdout
-    assert 3.9 <= float(m.group(2)) < 10                     # two requests of timeout_s=2 each
+    assert 1.9 <= float(m.group(2)) < 10                     # two requests of timeout_s=1 each
     fake.release()
 
 
