@@ -11,8 +11,9 @@ The same rule aggregates an LLM rater's repeated samples of one unit.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-from ..stats._arrays import dense_codes, unique as _unique
+from ..stats._arrays import dense_codes, unique as _unique, unique_rows
 
 __all__ = ["consensus_rows", "group_matrix", "consensus", "leave_one_out"]
 
@@ -37,6 +38,20 @@ def _from_counts(counts: np.ndarray, grid: np.ndarray, level: str) -> np.ndarray
     else:
         raise ValueError(f"unknown level '{level}'")
     return out
+
+
+def _count_types(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(type code of each row, one row per type) for a non-negative integer matrix of value counts."""
+    base = int(counts.max(initial=0)) + 1
+    if counts.shape[1] * np.log2(max(base, 2)) < 62:
+        key = counts.astype(np.int64) @ (base ** np.arange(counts.shape[1], dtype=np.int64))
+        code, _ = pd.factorize(key)
+    else:
+        _, _, code = unique_rows(counts, return_inverse=True)
+    code = np.asarray(code, dtype=np.int64)
+    first = np.empty(int(code.max(initial=-1)) + 1, dtype=np.int64)
+    first[code[::-1]] = np.arange(code.size - 1, -1, -1)
+    return code, counts[first]
 
 
 def consensus_rows(M: np.ndarray, level: str) -> np.ndarray:
@@ -113,9 +128,13 @@ def leave_one_out(units: np.ndarray, raters: np.ndarray, values: np.ndarray, lev
         keep = m[idx] >= 2
         o = np.flatnonzero(keep)
         o = o[np.lexsort((np.asarray(raters)[o], units[o]))]
-        others = counts[idx[o]].copy()
-        others[np.arange(o.size), vi[o]] -= 1
-        return units[o], np.asarray(raters)[o], values[o], _from_counts(others, grid, level)
+        # the others' consensus depends only on (the unit's value counts, the rating's value): computed once for
+        # each distinct unit row of counts and each value (rows for a value the unit lacks are never read)
+        V = grid.size
+        code, rows = _count_types(counts)
+        others = rows[:, None, :] - np.eye(V, dtype=rows.dtype)[None, :, :]               # (types, V, V)
+        table = _from_counts(others.reshape(-1, V), grid, level).reshape(rows.shape[0], V)
+        return units[o], np.asarray(raters)[o], values[o], table[code[idx[o]], vi[o]]
     U, R, X, Y = [], [], [], []
     for ids, (M, Rm) in group_matrix(units, values, raters):
         m = M.shape[1]

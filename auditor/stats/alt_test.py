@@ -101,6 +101,30 @@ def _scores(pred: np.ndarray, others: np.ndarray, scoring: str) -> np.ndarray:
         return -np.sqrt(sq.sum(axis=1) / n)
 
 
+def _terms(pred: np.ndarray, M: np.ndarray, have: np.ndarray, scoring: str) -> np.ndarray:
+    """(k, H) per-human terms of S(pred_i, .): match indicators or squared differences, 0 where not rated."""
+    out = np.zeros(M.shape, dtype=bool if scoring == "accuracy" else float)
+    for c in range(M.shape[1]):                      # column by column: no (k, H) temporaries
+        with np.errstate(invalid="ignore"):
+            if scoring == "accuracy":
+                np.equal(M[:, c], pred, out=out[:, c], where=have[:, c])
+            else:
+                d = pred - M[:, c]
+                d *= d
+                np.copyto(out[:, c], d, where=have[:, c])
+    return out
+
+
+def _score_others(terms: np.ndarray, j: int, n: np.ndarray, scoring: str) -> np.ndarray:
+    """:func:`_scores` against every human but ``j`` from :func:`_terms` (``terms`` is overwritten): the same
+    sums over the same (k, H) rows with column j zeroed, so the same floating-point results."""
+    terms[:, j] = 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if scoring == "accuracy":
+            return terms.sum(axis=1) / n
+        return -np.sqrt(terms.sum(axis=1) / n)
+
+
 def _has_duplicate_pairs(item: np.ndarray, rater: np.ndarray) -> bool:
     """Whether some (item, rater) pair occurs twice (``item``, ``rater``: dense integer codes)."""
     if item.size < 2:
@@ -191,12 +215,15 @@ def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accurac
                       f"human; the alt-test needs >= {min_humans} (items per human: {have})", int(items_k.size))
     W = np.full((items_k.size, humans.size), np.nan)
     rows = []
+    have = ~np.isnan(M)
+    n_others = have.sum(axis=1) - 1                  # on the items a human rated: the other humans' ratings
+    llm_terms = _terms(pred, M, have, scoring)       # (items, H): the LLM's score terms against each human
     for j in eligible:
-        r = np.flatnonzero(~np.isnan(M[:, j]))
-        others = M[r].copy()
-        others[:, j] = np.nan
-        s_h = _scores(M[r, j], others, scoring)
-        s_f = _scores(pred[r], others, scoring)
+        r = np.flatnonzero(have[:, j])
+        every = r.size == M.shape[0]                 # no row subset to copy out
+        Mr, hr, nr = (M, have, n_others) if every else (M[r], have[r], n_others[r])
+        s_h = _score_others(_terms(Mr[:, j], Mr, hr, scoring), j, nr, scoring)
+        s_f = _score_others(llm_terms.copy() if every else llm_terms[r], j, nr, scoring)
         w_f = (s_f >= s_h).astype(float)
         w_h = (s_h >= s_f).astype(float)
         W[r, j] = w_f
