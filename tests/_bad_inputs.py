@@ -384,6 +384,35 @@ CASES: list[Bad] = [
     Bad("tau_conflicts_with_stored_reward", "base_tau.json",
         text(json.dumps([{**TAU_RUNS[0], "reward": 0.0}])), "row 1", "reward",
         ("already stored with a different reward", "--replace"), command="tau-bench", opts=TAU),
+    Bad("tau_list_without_domain", "r.json", text(json.dumps(TAU_RUNS)), None, None,
+        ("does not name its domain", "--domain"), command="tau-bench", opts={}),
+    # --- numbers a double cannot hold, ids that do not show what they hold ---
+    Bad("label_underflows_to_zero", "t.csv", text(H + "c9,Q0,h9,human,3\nc8,Q0,h9,human,1e-400\n"),
+        "row 2", "label", ("'1e-400' is not an option",)),
+    Bad("value_underflows_to_zero", "t.csv", text(H.replace("label", "value") + "c8,Q0,h9,human,1e-400\n"),
+        "row 1", "value", ("'1e-400'", "not a finite number")),
+    Bad("jsonl_value_underflows", "t.jsonl", text('{"conversation_id": "c8", "dimension": "Q0", "rater_id": "h9", '
+                                                  '"rater_kind": "human", "value": 1e-400}\n'),
+        "line 1", "value", ("outside the range of a double", "read as 0")),
+    Bad("jsonl_value_overflows", "t.jsonl", text('{"conversation_id": "c8", "dimension": "Q0", "rater_id": "h9", '
+                                                 '"rater_kind": "human", "value": 1e400}\n'),
+        "line 1", "value", ("outside the range of a double", "infinity")),
+    Bad("zero_width_space_in_conversation_id", "t.csv", text(H + "c9,Q0,h9,human,3\nc\u200b9,Q0,h9,human,3\n"),
+        "row 2", "conversation_id", ("invisible character U+200B", "zero width space", "remove it")),
+    Bad("bidi_mark_in_rater_id", "t.csv", text(H + "c9,Q0,h\u200e9,human,3\n"),
+        "row 1", "rater_id", ("invisible character U+200E", "left-to-right mark")),
+    Bad("zero_width_space_in_conversations_file", "c.jsonl",
+        jsonl({"conversation_id": "k\u200b1", "messages": [{"role": "user", "content": "hi"}]}),
+        "line 1", "conversation_id", ("invisible character U+200B",), command="conversations", opts=CONV),
+    Bad("metadata_overflows", "c.jsonl",
+        text('{"conversation_id": "k1", "messages": [], "score": 1e400}\n'),
+        "line 1", "score", ("outside the range of a double",), command="conversations", opts=CONV),
+    Bad("metadata_infinite_in_parquet", "c.parquet",
+        parquet(pd.DataFrame({"conversation_id": ["k1"], "messages": ["[]"], "score": [float("inf")]})),
+        "row 1", "score", ("inf", "JSON cannot hold"), command="conversations", opts=CONV),
+    Bad("unknown_chat_role", "c.jsonl",
+        jsonl({"conversation_id": "k1", "messages": [{"role": "customer", "content": "hi"}]}),
+        "line 1", "messages", ("role 'customer'", "not a chat role", "'user'"), command="conversations", opts=CONV),
 ]
 
 

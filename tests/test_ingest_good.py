@@ -350,3 +350,29 @@ def test_conversation_replace(tmp_path):
         res = s.ingest_conversations(new, replace=True)
         assert res.n_replaced == 1
         assert s.sql("SELECT reward FROM conversations")["reward"].tolist() == [0.0]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_composed_and_decomposed_spellings_of_an_id_are_one_conversation(tmp_path, fmt):
+    import unicodedata
+
+    nfc, nfd = unicodedata.normalize("NFC", "café-1"), unicodedata.normalize("NFD", "café-1")
+    assert nfc != nfd
+    sig = pd.DataFrame({"conversation_id": [nfc, nfd], "dimension": ["Q0", "Q1"],
+                        "rater_id": [unicodedata.normalize("NFD", "anaïs")] * 2, "rater_kind": ["human"] * 2,
+                        "label": ["3", "2"], "task_id": [nfd, nfc]})
+    path = tmp_path / f"s.{fmt}"
+    sig.to_csv(path, index=False) if fmt == "csv" else sig.to_parquet(path)
+    conv = tmp_path / "c.jsonl"
+    conv.write_text(json.dumps({"conversation_id": nfd, "messages": [{"role": "user", "content": "hi"}]}) + "\n",
+                    encoding="utf-8")
+    with Store(tmp_path / "s.duckdb") as s:
+        res = s.ingest_signals(path, rubric="llm_rubric")
+        assert res.n_inserted == 2 and any("NFC" in n for n in res.notes), res.notes
+        s.ingest_conversations(conv)
+        assert s.sql("SELECT conversation_id, task_id, messages IS NOT NULL AS m FROM conversations"
+                     ).values.tolist() == [[nfc, nfc, True]]
+        assert s.sql("SELECT DISTINCT rater_id FROM signals").values.tolist() == [[unicodedata.normalize(
+            "NFC", "anaïs")]]
+        again = s.ingest_signals(path, rubric="llm_rubric")          # idempotent in either spelling
+        assert again.n_inserted == 0

@@ -37,7 +37,8 @@ def source_design(con, src: Source, opts: SignalOptions, rubric: str, *, replace
         raise IngestError(src.path, "an inclusion_prob column, but no human ratings in the file", field=pc,
                           where=src.where, fix="inclusion probabilities say how human-labelled conversations were "
                                                "drawn: load them with the human labels, or drop the column.")
-    con.execute(f"CREATE TEMP TABLE {t} AS SELECT {Col(cc, src.types[cc]).text()} AS cid, {p_col.num()} AS pi, "
+    con.execute(f"CREATE TEMP TABLE {t} AS SELECT nfc_normalize({Col(cc, src.types[cc]).text()}) AS cid, "
+                f"{p_col.num()} AS pi, "
                 f"{p_col.raw()} AS pi_raw, {stratum} AS stratum, _row FROM {src.name} WHERE {kind} = 'human'")
     try:
         bad = con.execute(f"SELECT _row, pi_raw FROM {t} WHERE cid IS NOT NULL AND pi_raw IS NOT NULL AND "

@@ -11,6 +11,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -72,6 +73,18 @@ class _NonFinite:
         self.text = text
 
 
+_MANTISSA_DIGIT = re.compile(r"^[^eE]*[1-9]")
+
+
+def _parse_float(text: str):
+    """A JSON number as a float, or a :class:`_NonFinite` marker when a double cannot hold it: ``1e400`` would read
+    as inf and ``1e-400`` as 0 (a rating of 0 can mean "not answered")."""
+    v = float(text)
+    if math.isinf(v) or (v == 0.0 and _MANTISSA_DIGIT.match(text)):
+        return _NonFinite(text)
+    return v
+
+
 def _find_non_finite(obj, where: str = ""):
     """Path of the first NaN / Infinity literal in a parsed JSON value, or None."""
     if isinstance(obj, _NonFinite):
@@ -86,11 +99,19 @@ def _find_non_finite(obj, where: str = ""):
 
 def load_json(path: str, text: str, row: int | None = None, where: str = "line", field: str | None = None):
     """``json.loads`` that refuses what Python accepts but is ambiguous or not JSON: an object that repeats a key
-    (Python keeps the last silently), NaN / Infinity literals and unpaired UTF-16 surrogate escapes (which cannot be
-    stored as UTF-8). Decode errors propagate.
+    (Python keeps the last silently), NaN / Infinity literals, numbers a double cannot hold (``1e400``, ``1e-400``)
+    and unpaired UTF-16 surrogate escapes (which cannot be stored as UTF-8). Decode errors propagate.
     ``field`` names the column the text came from (errors then name ``field.path.inside``)."""
+    out_of_range: list[str] = []
+
+    def parse_float(t: str):
+        v = _parse_float(t)
+        if isinstance(v, _NonFinite):
+            out_of_range.append(t)
+        return v
+
     try:
-        obj = json.loads(text, parse_constant=_NonFinite, object_pairs_hook=_unique_keys)
+        obj = json.loads(text, parse_constant=_NonFinite, parse_float=parse_float, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise IngestError(path, "the JSON is nested too deeply to read (hundreds of levels of [ or {)", row=row,
                           where=where, field=field, fix="flatten the value; conversations need a list of "
@@ -99,11 +120,14 @@ def load_json(path: str, text: str, row: int | None = None, where: str = "line",
         key = short_text(e.args[0])
         raise IngestError(path, f"a JSON object repeats the key {key!r}", row=row, where=where,
                           field=f"{field}.{key}" if field else key, fix="keep one value per key.") from None
-    if "NaN" in text or "Infinity" in text:
+    if "NaN" in text or "Infinity" in text or out_of_range:
         found = _find_non_finite(obj)
         if found:
             fld, lit = found
-            raise IngestError(path, f"{lit} is not valid JSON (not a finite number)", row=row, where=where,
+            problem = (f"{lit} is not valid JSON (not a finite number)" if lit in ("NaN", "Infinity", "-Infinity")
+                       else f"{short_text(lit)} is outside the range of a double (it would read as "
+                            f"{'0' if 'e-' in lit.lower() else 'infinity'})")
+            raise IngestError(path, problem, row=row, where=where,
                               field=short_text(f"{field}.{fld}" if field else fld),
                               fix="write null for a missing value, or a finite number.")
     if "\\ud" in text.lower():

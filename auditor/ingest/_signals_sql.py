@@ -170,10 +170,30 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
     def get(n, how, default="NULL"):
         return getattr(C[n], how)() if n in C else default
 
+    # --- light pass: raters and conversations of the file (what the store's raters/conversations get); a rater with
+    # two kinds, a conversation with two tasks or an id with an invisible character sends the load through the full
+    # check. Ids are stored in Unicode NFC; the (rare) file with other spellings is normalised on the way in.
+    ids = {"cid": get('conversation_id', 'text'), "rid": get('rater_id', 'text'), "task": get('task_id', 'text')}
+
+    def light() -> str:
+        return (f"SELECT {ids['cid']} AS cid, {ids['rid']} AS rid, lower({get('rater_kind', 'text')}) AS kind, "
+                f"{ids['task']} AS task, _row FROM {view_r}")
+
+    _aggregates(con, prep, light(), "true")
+    nfc, invisible = _id_checks(con, prep)
+    if nfc:
+        ids = {k: f"nfc_normalize({v})" for k, v in ids.items()}
+        _aggregates(con, prep, light(), "true")
+        prep.notes.append("ids written in another Unicode form than NFC (e.g. a decomposed é) are stored in NFC, so "
+                          "that both spellings name one conversation or rater")
+    prep.suspect = invisible or bool(con.execute(
+        f"SELECT (SELECT count(*) FROM {prep.raters} WHERE nk > 1) + (SELECT count(*) FROM {prep.convs} "
+        f"WHERE nt > 1)").fetchall()[0][0])
+
     base = ["_row", f"{ns_col} AS _ns_col", f"{ns_type} AS _ns_type",
-            f"{get('conversation_id', 'text')} AS cid", f"{get('rater_id', 'text')} AS rid",
+            f"{ids['cid']} AS cid", f"{ids['rid']} AS rid",
             f"{get('dimension', 'text')} AS dim", f"lower({get('rater_kind', 'text')}) AS kind",
-            f"{get('rater_kind', 'raw')} AS kind_raw", f"{get('task_id', 'text')} AS task",
+            f"{get('rater_kind', 'raw')} AS kind_raw", f"{ids['task']} AS task",
             f"{get('sample', 'text')} AS smp_t", f"{get('sample', 'num')} AS smp", f"{get('sample', 'raw')} AS smp_raw",
             f"{get('confidence', 'text')} AS conf_t", f"{get('confidence', 'num')} AS conf",
             f"{get('confidence', 'raw')} AS conf_raw",
@@ -196,15 +216,8 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
                 f"LEFT JOIN {tables['dims']} d ON d.dimension = b.dim")
     prep.drops.append(f"DROP VIEW IF EXISTS {view_j}")
 
-    # --- light pass: raters and conversations of the file (what the store's raters/conversations get); a rater with
-    # two kinds or a conversation with two tasks here sends the load through the full check
-    light = (f"SELECT {get('conversation_id', 'text')} AS cid, {get('rater_id', 'text')} AS rid, "
-             f"lower({get('rater_kind', 'text')}) AS kind, {get('task_id', 'text')} AS task, _row FROM {view_r}")
-    _aggregates(con, prep, light, "true")
-    prep.suspect = bool(con.execute(f"SELECT (SELECT count(*) FROM {prep.raters} WHERE nk > 1) + "
-                                    f"(SELECT count(*) FROM {prep.convs} WHERE nt > 1)").fetchall()[0][0])
     prep.state = dict(C=C, tables=tables, probs=probs, smp_bad=smp_bad, kinds=kinds, view_j=view_j, rubric=rubric,
-                      opts=opts, src=src)
+                      opts=opts, src=src, invisible=invisible)
     _build_f(con, prep, conflicts=False)
 
 
@@ -220,6 +233,22 @@ def _aggregates(con, prep: Prepared, rel: str, where: str) -> None:
     for t in (prep.raters, prep.convs):
         if f"DROP TABLE IF EXISTS {t}" not in prep.drops:
             prep.drops.append(f"DROP TABLE IF EXISTS {t}")
+
+
+# format characters (zero-width space, joiners, BOM, bidi marks) and controls other than tab and line breaks
+INVISIBLE = r"[\p{Cf}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+
+
+def _id_checks(con, prep: Prepared) -> tuple[bool, bool]:
+    """(some id is not in NFC, some id holds an invisible character), asked of the file's distinct ids only."""
+    def q(c: str, t: str) -> str:
+        return (f"SELECT coalesce(bool_or(nfc_normalize({c}) <> {c}), false), "
+                f"coalesce(bool_or(regexp_matches({c}, '{INVISIBLE}')), false) FROM {t}")
+
+    (a, b), = con.execute(q("rid", prep.raters)).fetchall()
+    (c, d), = con.execute(q("cid", prep.convs)).fetchall()
+    (e,), = con.execute(f"SELECT coalesce(bool_or(nfc_normalize(t0) <> t0), false) FROM {prep.convs}").fetchall()
+    return bool(a or c or e), bool(b or d)
 
 
 def check_prepared(con, prep: Prepared) -> None:
@@ -289,7 +318,7 @@ def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
                f"WHEN _only_p THEN {p_source} END AS value_source, "
                f"CASE WHEN _anyp THEN _pjson END AS probs, TRY_CAST(coalesce(smp, 0) AS INTEGER) AS sample "
                f"FROM ({stage_p}) p")
-    checks = _checks(C, st["smp_bad"], st["kinds"], probs, opts)
+    checks = _checks(C, st["smp_bad"], st["kinds"], probs, opts, st["invisible"])
     code = "CASE " + " ".join(f"WHEN {cond} THEN {sql_str(name)}" for name, cond, _ in checks) + " END"
     fld = "CASE " + " ".join(f"WHEN {cond} THEN {f}" for _, cond, f in checks) + " END"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {prep.view} AS SELECT o.*, {code} AS _code, {fld} AS _field "
@@ -298,12 +327,15 @@ def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
         prep.drops.append(f"DROP VIEW IF EXISTS {prep.view}")
 
 
-def _checks(C, smp_bad, kinds, probs, opts) -> list[tuple[str, str, str]]:
+def _checks(C, smp_bad, kinds, probs, opts, invisible=False) -> list[tuple[str, str, str]]:
     """(fault code, condition, field expression) in the order a row is checked."""
     tol = probs.tolerance
     out = [("nonscalar", "_ns_col IS NOT NULL", "_ns_col")]
     out += [(f"blank_{c}", f"{v} IS NULL", sql_str(c)) for c, v in
             (("conversation_id", "cid"), ("rater_id", "rid"), ("dimension", "dim"), ("rater_kind", "kind"))]
+    if invisible:
+        out += [("invisible_id", f"regexp_matches(cid, '{INVISIBLE}')", "'conversation_id'"),
+                ("invisible_id", f"regexp_matches(rid, '{INVISIBLE}')", "'rater_id'")]
     out += [("rater_kind", f"kind NOT IN ({kinds})", "'rater_kind'"),
             ("dimension", "_ord IS NULL", "'dimension'"),
             ("sample", smp_bad, "'sample'"),

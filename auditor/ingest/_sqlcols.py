@@ -103,8 +103,11 @@ class Col:
         if k == "nested":
             return "CAST(NULL AS DOUBLE)"
         t = self.text()
-        # pandas reads "1_000" as no number; DuckDB would read 1000
-        return f"(CASE WHEN contains({t}, '_') THEN NULL ELSE TRY_CAST({t} AS DOUBLE) END)"
+        # pandas reads "1_000" as no number; DuckDB would read 1000. A nonzero number a double cannot hold is no
+        # number either: "1e-400" would read as 0 (the not-answered code of some rubrics), "1e400" as infinity
+        x = f"TRY_CAST({t} AS DOUBLE)"
+        return (f"(CASE WHEN contains({t}, '_') THEN NULL WHEN {x} = 0 AND regexp_matches({t}, '^[^eE]*[1-9]') "
+                f"THEN NULL ELSE {x} END)")
 
     def nonscalar(self) -> str:
         if self.flag is not None:

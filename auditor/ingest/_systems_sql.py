@@ -33,7 +33,7 @@ def source_systems(con, src: Source, opts: SignalOptions, *, replace: bool) -> s
         return None
     s, c = Col(sc, src.types[sc]).text(), Col(cc, src.types[cc]).text()
     t = f"_sys_{uuid.uuid4().hex[:8]}"
-    con.execute(f"CREATE TEMP TABLE {t} AS SELECT {c} AS cid, {s} AS sys, _row FROM {src.name}")
+    con.execute(f"CREATE TEMP TABLE {t} AS SELECT nfc_normalize({c}) AS cid, {s} AS sys, _row FROM {src.name}")
     try:
         bad = con.execute(
             f"WITH f AS (SELECT cid, arg_min(sys, _row) AS s0, min(_row) AS r0 FROM {t} WHERE cid IS NOT NULL AND "

@@ -10,16 +10,35 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 
 import pandas as pd
 
 from ..errors import IngestError
 from ._read import RawTable, load_json, short_list, short_text
 
-__all__ = ["normalise_conversations", "message_stats", "clean_messages"]
+__all__ = ["normalise_conversations", "message_stats", "clean_messages", "id_text", "invisible"]
 
 KNOWN = ["conversation_id", "task_id", "system_id", "user_kind", "user_id", "human_batch", "messages", "reward", "keep",
          "domain"]
+
+
+def invisible(ch: str) -> bool:
+    """A character that does not show: a format character (zero-width space, joiners, BOM, bidi marks) or a control
+    other than tab and line breaks."""
+    cat = unicodedata.category(ch)
+    return cat == "Cf" or (cat == "Cc" and ch not in "\t\n\r")
+
+
+def id_text(path: str, v: str, row: int, fld: str, where: str) -> str:
+    """An id as stored: in Unicode NFC (so that a composed and a decomposed spelling name one conversation), and
+    without characters that do not show (an id that differs from another by a zero-width space is a mistake)."""
+    bad = next((ch for ch in v if invisible(ch)), None)
+    if bad is not None:
+        raise IngestError(path, f"{fld} {short_text(v)!r} contains an invisible character U+{ord(bad):04X} "
+                          f"({unicodedata.name(bad, 'control character').lower()})", row=row, field=fld,
+                          where=where, fix="remove it: ids are compared character by character.")
+    return v if v.isascii() else unicodedata.normalize("NFC", v)
 
 
 def _blank(v) -> bool:
@@ -81,7 +100,7 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
             if isinstance(rec.get(col), (dict, list)):
                 raise IngestError(path, f"'{col}' is a JSON {type(rec[col]).__name__}, not a single value", row=r,
                                   field=col, where=where, fix=f"write one {col} per row as a string or number.")
-        cid = str(cid).strip()
+        cid = id_text(path, str(cid).strip(), r, "conversation_id", where)
         if cid in seen:
             raise IngestError(path, f"conversation {short_text(cid)!r} also appears at {where} {seen[cid]}", row=r,
                               field="conversation_id", where=where, fix="keep one row per conversation.")
@@ -131,9 +150,15 @@ def normalise_conversations(raw: RawTable, mapping: dict[str, str] | None = None
         else:
             keep = None
         meta = {c: rec[c] for c in extra_cols if not _blank(rec.get(c))}
+        for c, v in meta.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                raise IngestError(path, f"'{short_text(c)}' is {v}, which JSON cannot hold (metadata is stored as "
+                                  "JSON)", row=r, field=short_text(c), where=where,
+                                  fix="leave the cell empty for a missing value, or write a finite number.")
         rows.append({
             "conversation_id": cid,
-            "task_id": None if _blank(rec.get("task_id")) else str(rec["task_id"]).strip(),
+            "task_id": None if _blank(rec.get("task_id")) else id_text(path, str(rec["task_id"]).strip(), r, "task_id",
+                                                                      where),
             "system_id": None if _blank(rec.get("system_id")) else str(rec["system_id"]).strip(),
             "user_kind": user_kind or (None if _blank(rec.get("user_kind")) else str(rec["user_kind"]).strip()),
             "user_id": None if _blank(rec.get("user_id")) else str(rec["user_id"]),

@@ -52,7 +52,9 @@ class SignalOptions:
 _KINDS = {
     "nonscalar": "a JSON object or list instead of one value", "blank_conversation_id": "'conversation_id' is empty",
     "blank_rater_id": "'rater_id' is empty", "blank_dimension": "'dimension' is empty",
-    "blank_rater_kind": "'rater_kind' is empty", "rater_kind": "unknown rater_kind", "dimension": "unknown dimension",
+    "blank_rater_kind": "'rater_kind' is empty",
+    "invisible_id": "an id with an invisible character", "rater_kind": "unknown rater_kind",
+    "dimension": "unknown dimension",
     "sample": "sample is not a whole number >= 0", "kind_conflict": "a rater with two kinds",
     "task_conflict": "a conversation with two tasks", "confidence": "confidence is not in [0, 1]",
     "status": "unknown status", "status_rating": "a failed or not-answered row with a rating",
@@ -100,6 +102,17 @@ def fault_for(r: dict, rubric: Rubric, opts: SignalOptions, where: str) -> Fault
         return f(c, f"'{c}' is empty", f"give every row a {c} (a truncated last row also leaves fields empty)."
                  if c != "rater_kind" else "give every row a rater_kind (human, judge or simulator), or pass "
                  "--rater-kind.")
+    if code == "invisible_id":
+        import unicodedata
+
+        from .conversations import invisible
+
+        c = r["_field"]
+        v = r["cid"] if c == "conversation_id" else r["rid"]
+        ch = next((x for x in str(v) if invisible(x)), "\0")
+        return f(c, f"{c} {_s(v)} contains an invisible character U+{ord(ch):04X} "
+                 f"({unicodedata.name(ch, 'control character').lower()})",
+                 "remove it: ids are compared character by character.")
     if code == "rater_kind":
         return f("rater_kind", f"rater_kind {_s(r['kind_raw'])} is not one of {', '.join(RATER_KINDS)}",
                  "use human, judge or simulator.")
