@@ -102,3 +102,21 @@ def test_cr_only_line_endings_load_and_deep_json_is_refused(tmp_path):
     c = tmp_path / "deep.csv"
     c.write_text('conversation_id,messages\nc9,"' + deep + '"\n')
     _one_line_failure(run_cli(db, "ingest", "conversations", str(c)), "nested too deeply")
+
+
+def test_a_file_name_that_is_not_utf8_loads_and_is_recorded_readably(tmp_path):
+    if os.uname().sysname == "Darwin":          # macOS refuses such names
+        pytest.skip("the file system requires UTF-8 names")
+    name = os.fsdecode(b"ratings\xff.csv")      # a Latin-1 name on a UTF-8 system: Python keeps the byte escaped
+    f = tmp_path / name
+    f.write_text(GOOD)
+    db = tmp_path / "s.duckdb"
+    import subprocess
+
+    from _campaigns import AUDITOR
+
+    r = subprocess.run([AUDITOR, "--db", str(db), "ingest", "signals", str(f), "--rubric", "likert5"],
+                       capture_output=True, timeout=120)       # bytes: the name is echoed as the file system has it
+    assert r.returncode == 0 and b"2 inserted" in r.stdout, (r.stdout, r.stderr)
+    r = run_cli(db, "sql", "SELECT source FROM ingest_batches", "--csv")
+    assert r.returncode == 0 and "ratings\\xff.csv" in r.stdout, r.stdout

@@ -88,7 +88,7 @@ def register_rubric(store: Store, rubric: Rubric, source: str | None = None) -> 
         from pathlib import Path
 
         p = Path(str(source))
-        source = str(p.resolve()) if p.suffix and p.exists() else None
+        source = storable(str(p.resolve())) if p.suffix and p.exists() else None
     rows = con.execute("SELECT content_hash FROM rubrics WHERE rubric = ?", [rubric.name]).fetchall()
     row = rows[0] if rows else None
     if row:
@@ -111,6 +111,21 @@ def register_rubric(store: Store, rubric: Rubric, source: str | None = None) -> 
                             [[rubric.name, d.name, j, o.label, o.value] for j, o in enumerate(d.options)])
 
 
+def storable(s: str | None) -> str | None:
+    """Text DuckDB can store: a file name that is not valid UTF-8 (Python keeps its bytes as surrogate escapes) is
+    stored with those bytes written as ``\\xff``."""
+    if s is None:
+        return None
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        try:
+            return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return s.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _record_batch(store: Store, result: LoadResult, *, kind: str, sha256: str | None, rubric: str | None,
                   options: dict | None) -> None:
     if result.n_inserted == 0 and result.n_replaced == 0:
@@ -120,7 +135,7 @@ def _record_batch(store: Store, result: LoadResult, *, kind: str, sha256: str | 
     store.con.execute(
         "INSERT INTO ingest_batches (batch_id, kind, source, sha256, rubric, options, n_rows, n_inserted, "
         "n_replaced, n_unchanged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [result.batch_id, kind, result.source, sha256, rubric, json.dumps(options or {}), result.n_rows,
+        [result.batch_id, kind, storable(result.source), sha256, rubric, json.dumps(options or {}), result.n_rows,
          result.n_inserted, result.n_replaced, result.n_unchanged])
 
 
