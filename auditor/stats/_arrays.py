@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["unique", "unique_rows", "factorize_sorted", "dense_codes"]
+__all__ = ["unique", "unique_inverse", "unique_rows", "factorize_sorted", "dense_codes"]
 
 _KEY_LIMIT = 2 ** 62
 
@@ -37,6 +37,20 @@ def dense_codes(x) -> tuple[np.ndarray, np.ndarray]:
         return index[x], ids.astype(x.dtype)
     ids, inv = np.unique(x, return_inverse=True)
     return inv.ravel(), ids
+
+
+def unique_inverse(x) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(x, return_inverse=True)`` (x flattened) without sorting every element: small non-negative
+    integers through :func:`dense_codes`, floats without NaN by hashing (:func:`factorize_sorted`)."""
+    x = np.asarray(x).ravel()
+    if x.size and x.dtype.kind in "iu":
+        codes, ids = dense_codes(x)
+        return ids, codes
+    if x.size and x.dtype.kind == "f" and not np.isnan(x).any():
+        codes, vals = factorize_sorted(x)
+        return vals.astype(x.dtype, copy=False), codes
+    vals, inv = np.unique(x, return_inverse=True)
+    return vals, inv.ravel()
 
 
 def factorize_sorted(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from ._arrays import unique as _unique
+from ._arrays import unique_inverse as _unique_inverse
 
 __all__ = ["PairedGrid", "tabulate_pairs"]
 
@@ -40,8 +41,8 @@ def tabulate_pairs(x: np.ndarray, y: np.ndarray):
     ``xv`` (Vx,), ``yv`` (Vy,): distinct values ascending; ``cx``, ``cy`` (T,): axis indices of the T occupied
     cells (in row-major order); ``cell`` (n,): occupied-cell index of each pair; ``counts`` (T,): pairs per cell.
     """
-    xv, ix = np.unique(x, return_inverse=True)
-    yv, iy = np.unique(y, return_inverse=True)
+    xv, ix = _unique_inverse(x)
+    yv, iy = _unique_inverse(y)
     n_y = yv.size
     code = ix.astype(np.int64) * n_y + iy
     n_cells = xv.size * n_y

@@ -50,7 +50,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._arrays import unique as _unique, unique_rows
+from ._arrays import unique as _unique, unique_inverse, unique_rows
 from ._bootstrap import bootstrap_sums
 from ._registry import register
 from ._result import StatRow
@@ -271,9 +271,11 @@ def sum_by_unit(units, C: np.ndarray) -> np.ndarray:
     """Rows of ``C`` (one per forecast) summed per unit: (n_units, p), units in sorted order."""
     if units is None:
         return C
-    _, inv = np.unique(np.asarray(units), return_inverse=True)
-    out = np.zeros((int(inv.max()) + 1 if inv.size else 0, C.shape[1]))
-    np.add.at(out, inv.ravel(), C)
+    _, inv = unique_inverse(units)
+    k = int(inv.max()) + 1 if inv.size else 0
+    out = np.zeros((k, C.shape[1]))
+    for j in range(C.shape[1]):                 # bincount adds in input order, as np.add.at did
+        out[:, j] = np.bincount(inv, weights=C[:, j], minlength=k)
     return out
 
 

@@ -37,7 +37,8 @@ from ._registry import register
 from ._result import StatRow
 
 __all__ = ["CUT_POINTS", "MIN_POOLED_RUNS", "MAX_CATEGORIES", "difficulty_bins", "pooled_difficulty",
-           "rescale_unit", "eval_unit_scores", "eval_unit_scores_codes", "eval_score", "outcome_ece", "outcome_ece_between",
+           "rescale_unit", "eval_unit_scores", "eval_unit_scores_codes", "eval_score", "outcome_ece",
+           "outcome_ece_between",
            "success_rate_gap", "success_rate_gap_between", "matched_distribution_stats",
            "matched_distribution_between", "matched_statistics_for", "MATCHED_STATISTICS"]
 

@@ -39,6 +39,7 @@ import pandas as pd
 from scipy import stats as _st
 
 from . import _paired_table  # noqa: F401  (registers the paired statistics)
+from ._arrays import unique_inverse
 from ._bootstrap import ANALYTIC_ABOVE, bootstrap_sums
 from ._paired_boot import DenseUnits, bootstrap_tables, unit_types
 from ._paired_continuous import MAX_TABLE_CELLS, MOMENT_STATS, finalize_moments, moment_contributions, rank_statistic
@@ -290,8 +291,9 @@ def wilcoxon_pvalue(d: np.ndarray) -> float:
     if d.size == 0:
         return float("nan")
     a, sign_pos = np.abs(d), d > 0
-    vals, inv, cnt = np.unique(a, return_inverse=True, return_counts=True)
-    pos = np.bincount(inv.ravel(), weights=sign_pos.astype(float), minlength=vals.size)
+    vals, inv = unique_inverse(a)
+    cnt = np.bincount(inv, minlength=vals.size)
+    pos = np.bincount(inv, weights=sign_pos.astype(float), minlength=vals.size)
     midrank = np.cumsum(cnt) - (cnt - 1) / 2.0
     n = float(d.size)
     r_plus = float(np.sum(pos * midrank))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arrays import unique_rows
+from ._arrays import unique_inverse, unique_rows
 from ._bootstrap import bootstrap_sums
 from ._result import StatRow
 
@@ -45,9 +45,9 @@ def pairwise_rater_statistics(units: np.ndarray, raters: np.ndarray, values: np.
     if not want or level not in ("binary", "nominal", "ordinal"):
         return []
     units, raters, values = np.asarray(units), np.asarray(raters), np.asarray(values, dtype=float)
-    _, ucode = np.unique(units, return_inverse=True)
-    rid, rcode = np.unique(raters, return_inverse=True)
-    cats, ccode = np.unique(values, return_inverse=True)
+    _, ucode = unique_inverse(units)
+    rid, rcode = unique_inverse(raters)
+    cats, ccode = unique_inverse(values)
     K, R, U = cats.size, rid.size, int(ucode.max(initial=-1)) + 1
     M = np.full((U, R), -1, dtype=np.int64)
     M[ucode[::-1], rcode[::-1]] = ccode[::-1]              # the first rating of a (unit, rater) wins
