@@ -41,9 +41,13 @@ def judges_store(path: Path, *, xss: bool = True) -> Path:
             import pandas as pd
 
             messages = [{"role": "user", "content": XSS_TEXT},
-                        {"role": "assistant<b>x</b>", "content": "fine " + "long text " * 200}]
+                        {"role": "assistant", "content": "fine " + "long text " * 200}]
             s.ingest_conversations(pd.DataFrame({"conversation_id": ["xss-probe"],
                                                  "messages": [json.dumps(messages)]}), source_name="xss")
+            # ingest refuses roles that are not chat roles; a store written before it checked may hold any
+            messages[1]["role"] = "assistant<b>x</b>"
+            s.con.execute("UPDATE conversations SET messages = ? WHERE conversation_id = 'xss-probe'",
+                          [json.dumps(messages)])
     return path
 
 

@@ -120,3 +120,16 @@ def test_a_file_name_that_is_not_utf8_loads_and_is_recorded_readably(tmp_path):
     assert r.returncode == 0 and b"2 inserted" in r.stdout, (r.stdout, r.stderr)
     r = run_cli(db, "sql", "SELECT source FROM ingest_batches", "--csv")
     assert r.returncode == 0 and "ratings\\xff.csv" in r.stdout, r.stdout
+
+
+def test_table_cells_are_text_and_tables_fit_the_terminal(demo_db):
+    r = run_cli(demo_db, "sql", "SELECT '[red]x[/red] [/bogus]' AS a, chr(27) || '[31mRED' AS b")
+    assert r.returncode == 0, r.stderr
+    assert "[red]x[/red] [/bogus]" in r.stdout and "\\x1b[31mRED" in r.stdout and "\x1b" not in r.stdout
+    r = run_cli(demo_db, "audit", "--bootstrap", "20", env={"COLUMNS": "120"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(map(len, lines)) <= 120, max(lines, key=len)
+    assert any(line.startswith("not shown at this terminal width (120 columns): ") for line in lines)
+    header = next(line for line in lines if "rater" in line and "dimension" in line)
+    assert "krippendorff_alpha" in header          # a name is never cut in two

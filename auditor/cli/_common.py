@@ -150,7 +150,10 @@ def print_json(payload: dict) -> None:
 
 
 def emit(df: pd.DataFrame, *, as_json: bool, as_csv: bool, title: str | None = None, key: str = "rows",
-         extra: dict | None = None, max_width: int = 60) -> None:
+         extra: dict | None = None, max_width: int = 60, keep: int = 2) -> None:
+    """A result as JSON, CSV or a table. The table fits the terminal: cells never wrap mid-word; columns that do not
+    fit are left out from the right (never the first ``keep``) and named under the table. Cell text is shown as
+    text: no rich markup, and control characters (terminal escapes) as ``\\xNN``."""
     if as_json:
         payload = {key: records(df)}
         if extra:
@@ -160,13 +163,33 @@ def emit(df: pd.DataFrame, *, as_json: bool, as_csv: bool, title: str | None = N
     if as_csv:
         sys.stdout.write(df.to_csv(index=False))
         return
+    from rich.cells import cell_len
+
+    cells = {c: [_visible(_fmt(v)) for v in df[c]] for c in df.columns}
+    need = {c: min(max_width, max([cell_len(str(c))] + [cell_len(v) for v in cells[c]])) + 3 for c in df.columns}
+    cols, hidden = list(df.columns), []
+    while len(cols) > keep and sum(need[c] for c in cols) + 1 > console.width:
+        hidden.insert(0, cols.pop())
     table = Table(title=title, show_lines=False, header_style="bold")
-    for c in df.columns:
+    for c in cols:
         numeric = pd.api.types.is_numeric_dtype(df[c])
-        table.add_column(str(c), justify="right" if numeric else "left", overflow="fold", max_width=max_width)
-    for r in df.itertuples(index=False):
-        table.add_row(*[_fmt(v) for v in r])
+        table.add_column(escape(_visible(str(c))), justify="right" if numeric else "left", overflow="fold",
+                         max_width=max_width, no_wrap=need[c] - 3 < max_width)
+    for i in range(len(df)):
+        table.add_row(*[escape(cells[c][i]) for c in cols])
     console.print(table)
+    if hidden:
+        console.print(f"not shown at this terminal width ({console.width} columns): "
+                      f"{escape(', '.join(map(str, hidden)))} (see --json / --csv, or widen the terminal)",
+                      style="dim", highlight=False)
+
+
+def _visible(s: str) -> str:
+    """Control characters (a terminal escape sequence, a NUL) written as \\xNN; tabs and newlines as spaces."""
+    if s.isprintable():
+        return s
+    return "".join(" " if ch in "\t\n\r" else f"\\x{ord(ch):02x}" if not ch.isprintable() and ord(ch) < 0x100
+                   else ch for ch in s)
 
 
 def _fmt(v: Any) -> str:
