@@ -187,7 +187,7 @@ def test_sections_present(html, md):
 def test_disagreements_have_excerpt_answers_and_rationale(data):
     sec = next(s for s in data["rubrics"][0]["raters"] if s["rater"] == CLOSE_JUDGE)
     dd = sec["disagreements"]
-    assert dd["n_scored"] == 40 and len(dd["items"]) == 5
+    assert dd["n_scored"] == 40 and len(dd["items"]) == 10          # the default --top
     scores = [it["score"] for it in dd["items"]]
     assert scores == sorted(scores, reverse=True)
     it = dd["items"][0]
@@ -292,7 +292,7 @@ def test_bias_sentence_names_lenient_dimensions():
     v = verdict(rows, "J", "R", ["q", "r"], "paired", info={}, ranges={"q": (1, 5), "r": (1, 5)})
     text = " ".join(v["sentences"])
     assert "more lenient than the humans on q (+0.800 points [0.50, 1.10])" in text and " on r " not in text
-    assert v["headline"] == "Reliable on all 2 dimension(s)" and v["tone"] == "good"
+    assert v["headline"] == "Reliable on all 2 dimensions" and v["tone"] == "good"
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ import pandas as pd
 from ..audit import _fetch
 from ._disagreements import largest_disagreements
 from ._format import is_num
+from ._humans import humans_agreement
 from ._pairs import SignalCache
 from ._plotdata import confusion_matrices, option_distributions, outcome_calibration, reliability
 from ._provenance import provenance
-from ._rows import CEILING, MULTIRATER, RowIndex, clean, llm_raters
+from ._rows import CEILING, RowIndex, clean, llm_raters
 from ._systems import system_section
-from ._verdict import agreement_table, verdict
+from ._verdict import agreement_table, same_columns, verdict
 from .compare import COST_COLUMNS, METRICS, leaderboard, sort_leaderboard
 
 __all__ = ["build_report_data", "HUMAN_COLOR", "LLM_COLORS", "GAP_PREFIXES"]
@@ -100,6 +101,24 @@ def _rater_section(ctx: _Context, rater: str, rub, dims: list) -> dict:
     return sec
 
 
+def _share_reliability(sections: list[dict]) -> None:
+    """Raters whose reliability data are identical (e.g. the argmax and the expected value of one judge's option
+    probabilities) get one diagram: the first keeps it with ``reliability_covers`` naming them all, the others get
+    ``reliability_same_as`` = the first rater."""
+    for sec in sections:
+        sec["reliability_covers"], sec["reliability_same_as"] = [sec["rater"]], None
+    for j, sec in enumerate(sections):
+        rel = sec["reliability"]
+        if not rel:
+            continue
+        key = {k: v for k, v in rel.items() if k != "rater"}
+        first = next((o for o in sections[:j] if o["reliability"] and o["reliability_same_as"] is None
+                      and {k: v for k, v in o["reliability"].items() if k != "rater"} == key), None)
+        if first is not None:
+            sec["reliability_same_as"] = first["rater"]
+            first["reliability_covers"].append(sec["rater"])
+
+
 def _rubric_section(ctx: _Context, rub_name: str) -> dict:
     """One rubric: its dimensions, a section per LLM rater, and the data of the rubric-wide plots."""
     idx = ctx.idx
@@ -109,6 +128,8 @@ def _rubric_section(ctx: _Context, rub_name: str) -> dict:
     llm_here = [r for r, rb in ctx.pairs if rb == rub_name]
     reference = idx.reference(llm_here[0], rub_name) if llm_here else "humans"
     sections = [_rater_section(ctx, rater, rub, dims) for rater in llm_here]
+    same_columns([s["agreement"] for s in sections])
+    _share_reliability(sections)
     paired = any(s["design"] == "paired" for s in sections)
     alpha = [{"who": r, "dimension": d.name,
               **_cell(idx, r, rub_name, d.name, "krippendorff_alpha", design="paired" if r == CEILING else None)}
@@ -121,10 +142,7 @@ def _rubric_section(ctx: _Context, rub_name: str) -> dict:
         "bias": [{"rater": r, "dimension": d.name, "range": list(d.value_range),
                   **_cell(idx, r, rub_name, d.name, "mean_diff")} for r in llm_here for d in dims],
         "alpha": alpha,
-        "humans_alpha": [{"dimension": d.name, **_cell(idx, MULTIRATER, rub_name, d.name, "krippendorff_alpha"),
-                          "pairwise_kappa": _cell(idx, MULTIRATER, rub_name, d.name, "pairwise_cohen_kappa"),
-                          "pairwise_agreement": _cell(idx, MULTIRATER, rub_name, d.name, "pairwise_agreement")}
-                         for d in dims],
+        "humans": humans_agreement(idx, rub_name, [d.name for d in dims]),
         "systems": system_section(idx, rub_name, llm_here, [d.name for d in dims]),
         "has_ceiling": any(is_num(a.get("value")) for a in alpha if a["who"] == CEILING),
         "has_floor": any(is_num(_cell(idx, CEILING, rub_name, d.name, "wasserstein", design="matched")["value"])
@@ -134,7 +152,7 @@ def _rubric_section(ctx: _Context, rub_name: str) -> dict:
     }
 
 
-def build_report_data(store, rows: pd.DataFrame, *, settings: dict, title: str | None = None, top: int = 5,
+def build_report_data(store, rows: pd.DataFrame, *, settings: dict, title: str | None = None, top: int = 10,
                       difficulty_file: str | None = None, created_at: datetime | None = None,
                       plan_halfwidth: float | None = None) -> dict:
     """Everything the templates render and the JSON report holds (the plots are drawn from it).
@@ -159,7 +177,10 @@ def build_report_data(store, rows: pd.DataFrame, *, settings: dict, title: str |
     board = sort_leaderboard(leaderboard(store, rows)) if ctx.pairs else pd.DataFrame()
     shown = [k for k in LEADERBOARD_METRICS if not board.empty and board[k].notna().any()]
     settings = dict(settings)
+    kinds = [i.kind for i in ctx.raters.values()]
     return {
+        "no_llm": None if ctx.pairs else {"n_humans": kinds.count("human"), "n_llm_stored": len(kinds) - kinds.count(
+            "human"), "rubrics": [r["name"] for r in rubrics]},
         "title": title or "Agreement report",
         "created_at": created_at.astimezone(timezone.utc).isoformat(timespec="seconds"),
         "settings": settings,

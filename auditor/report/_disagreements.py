@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..audit import _fetch
 from ..audit._consensus import consensus
-from ._format import clip_text, fmt, is_num
+from ._format import clip_text, fmt, is_num, plural
 from ._pairs import SignalCache, pair_up
 
 __all__ = ["largest_disagreements", "excerpt"]
@@ -49,8 +49,8 @@ def excerpt(messages, *, head: int = EXCERPT_HEAD, tail: int = EXCERPT_TAIL, cha
 
 
 def _answer_text(label, value, dim) -> str:
-    if label is not None and str(label) != "":
-        return str(label)
+    if isinstance(label, str) and label != "":      # a missing label comes as None or NaN
+        return label
     if not is_num(value):
         return "n/a"
     labels = [o.label for o in dim.options if o.value == float(value)]
@@ -92,11 +92,27 @@ def _scores(store, rater: str, rubric, design: str, ref_idx: list[int], raters, 
     return pd.concat(frames, ignore_index=True)
 
 
-def largest_disagreements(store, rater: str, rubric, design: str, *, reference: str = "humans", top: int = 5,
+def _ties(scores: np.ndarray, shown: int) -> dict | None:
+    """How the cut after the ``shown`` largest (descending) ``scores`` falls: None when it separates different
+    scores; else the tied score, how many conversations have it, how many of them are shown, and whether the tie
+    is at the very top (every shown conversation has the largest score)."""
+    if shown == 0 or shown >= len(scores):
+        return None
+    cut = scores[shown - 1]
+    same = np.isclose(scores, cut, rtol=0, atol=1e-9)
+    if not same[shown]:
+        return None
+    return {"score": float(cut), "n_tied": int(same.sum()), "n_tied_shown": int(same[:shown].sum()),
+            "at_top": bool(np.isclose(scores[0], cut, rtol=0, atol=1e-9))}
+
+
+def largest_disagreements(store, rater: str, rubric, design: str, *, reference: str = "humans", top: int = 10,
                           raters=None, sigs=None) -> dict:
     """The ``top`` conversations where ``rater`` departs most from the reference, with excerpts and answers.
 
-    Returns ``{"rater", "rubric", "design", "n_scored", "items": [...]}``; each item holds the conversation id,
+    Returns ``{"rater", "rubric", "design", "n_scored", "ties", "items": [...]}``; conversations of equal score are
+    listed by id, and ``ties`` (None when the cut falls between different scores) says how many share the score at
+    the cut and how many of them are shown. Each item holds the conversation id,
     its score (mean |LLM - human| as a share of the scale), a message excerpt and, per dimension, the human and
     LLM answers as stored and the LLM's rationale (or raw output) when stored.
     """
@@ -105,7 +121,7 @@ def largest_disagreements(store, rater: str, rubric, design: str, *, reference: 
     human_idx = [i.index for i in raters.values() if i.kind == "human"]
     ref_idx = [raters[reference].index] if reference in raters else human_idx
     sc = _scores(store, rater, rubric, design, ref_idx, raters, sigs)
-    out = {"rater": rater, "rubric": rubric.name, "design": design, "n_scored": 0, "items": []}
+    out = {"rater": rater, "rubric": rubric.name, "design": design, "n_scored": 0, "items": [], "ties": None}
     if sc.empty or top <= 0:
         return out
     sc["abs"] = sc["d"].abs()
@@ -115,6 +131,7 @@ def largest_disagreements(store, rater: str, rubric, design: str, *, reference: 
     per = per.sort_values(["score", "conversation_id"], ascending=[False, True])
     out["n_scored"] = int(len(per))
     chosen = per.head(top)
+    out["ties"] = _ties(per["score"].to_numpy(), len(chosen))
     ids = chosen["conversation_id"].tolist()
     conv = store.con.execute(
         "SELECT conversation_id, task_id, user_kind, messages, n_turns, n_chars FROM conversations "
@@ -159,7 +176,7 @@ def largest_disagreements(store, rater: str, rubric, design: str, *, reference: 
                 human_txt = ", ".join(f"{t} ({r})" for t, r in zip(texts, hs["rater_id"]))
             else:
                 counts = pd.Series(texts, dtype=object).value_counts().sort_index()
-                human_txt = (f"same task, {len(texts)} human answer(s): "
+                human_txt = (f"same task, {plural(len(texts), 'human answer')}: "
                              + "; ".join(f"{a} ×{k}" for a, k in counts.items())) if texts else ""
             rat = next((r for r in ok["rationale"] if isinstance(r, str) and r.strip()), None)
             raw = next((r for r in ls["raw"] if isinstance(r, str) and r.strip()), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["is_num", "fmt", "fmt_ci", "fmt_cell", "clip_text", "plot_text", "DIGITS"]
+__all__ = ["is_num", "fmt", "fmt_ci", "fmt_cell", "clip_text", "plot_text", "plural", "DIGITS"]
 
 # statistics shown with fewer decimals (they live on a 0-100 scale)
 _ONE_DECIMAL = {"eval_score", "eval_score_batch_std", "eval"}
@@ -69,3 +69,9 @@ def plot_text(s: Any, limit: int = 28) -> str:
     """A label for matplotlib: cut to ``limit`` and with ``$`` escaped (matplotlib reads $...$ as math)."""
     t, _ = clip_text(s, limit)
     return t.replace("\\", "\\\\").replace("$", r"\$")
+
+
+def plural(n: Any, word: str, many: str | None = None) -> str:
+    """``1 dimension``, ``6 dimensions`` (``many`` for irregular plurals); the count as given."""
+    one = is_num(n) and float(n) == 1
+    return f"{n} {word if one else (many or word + 's')}"

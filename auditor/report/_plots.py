@@ -28,6 +28,7 @@ RC = {"svg.fonttype": "none", "font.size": 10, "axes.titlesize": 10.5, "axes.lab
 GREY = "#8a8f98"
 INK = "#3d444d"
 _ID = re.compile(r'\bid="([^"]+)"')
+_WIDTH = re.compile(r'<svg [^>]*?width="([0-9.]+)pt"')
 _REF = re.compile(r'(url\(#|xlink:href="#|href="#)([^)"]+)')
 
 
@@ -43,7 +44,11 @@ def to_svg(fig: Figure, key: str) -> str:
     s = re.sub(r"<metadata>.*?</metadata>\s*", "", s, flags=re.S)
     s = _ID.sub(lambda m: f'id="{key}-{m.group(1)}"', s)
     s = _REF.sub(lambda m: f"{m.group(1)}{key}-{m.group(2)}", s)
-    return s.replace("<svg ", f'<svg class="plot" role="img" aria-labelledby="{key}-cap" ', 1)
+    # CSS stretches a plot to the column's width (its text scales with it); this caps the stretch at 1.3 times the
+    # drawn size, so a small figure is not blown up to poster type on a wide page
+    m = _WIDTH.search(s[:400])
+    cap = f' style="max-width: {1.3 * float(m.group(1)) * 4 / 3:.0f}px"' if m else ""
+    return s.replace("<svg ", f'<svg class="plot" role="img" aria-labelledby="{key}-cap"{cap} ', 1)
 
 
 def _figure(w: float, h: float) -> Figure:
@@ -118,7 +123,7 @@ def forest_alpha(rub: dict, colors: dict, key: str) -> str | None:
     who = paired + (["human_loo"] if rub["has_ceiling"] else [])
     cols = {**colors, "human_loo": colors["humans"]}
     labels = {"human_loo": "human ceiling: each human vs the others"}
-    fig = _figure(9.0, 0.9 + 0.36 * len(dims) * max(1.0, len(who) / 2.5))
+    fig = _figure(9.0, 0.9 + 0.3 * len(dims) * max(1.0, len(who) / 2.5))
     ax = fig.add_subplot()
     handles = _forest(ax, rows, who, dims, cols, labels)
     if not rub["has_ceiling"]:
@@ -144,7 +149,7 @@ def forest_bias(rub: dict, colors: dict, key: str) -> str | None:
         return None
     dims = [d["name"] for d in rub["dimensions"]]
     rng = {d["name"]: d["range"] for d in rub["dimensions"]}
-    fig = _figure(9.0, 0.9 + 0.36 * len(dims) * max(1.0, len(raters) / 2.5))
+    fig = _figure(9.0, 0.9 + 0.3 * len(dims) * max(1.0, len(raters) / 2.5))
     ax = fig.add_subplot()
     handles = _forest(ax, rows, raters, dims, colors, {})
     ax.set_yticklabels([plot_text(f"{d} ({rng[d][0]:g}–{rng[d][1]:g})", 34) for d in reversed(dims)])
@@ -207,8 +212,8 @@ def confusion(sec: dict, key: str) -> str | None:
     mats = sec["confusion"]
     if not mats:
         return None
-    nrow, ncol = _grid(len(mats), 3)
-    fig = _figure(10.0, 0.3 + 2.7 * nrow)
+    nrow, ncol = _grid(len(mats), 3 if len(mats) <= 6 else 4)
+    fig = _figure(2.75 * ncol, 0.3 + 2.8 * nrow)
     axes = fig.subplots(nrow, ncol, squeeze=False)
     for i, (ax, m) in enumerate(zip(axes.flat, mats)):
         c = np.array(m["counts"], dtype=float)
@@ -248,7 +253,7 @@ def reliability_plot(sec: dict, color: str, key: str) -> str | None:
         return None
     panels = [rel["pooled"]] + (rel["dimensions"] if len(rel["dimensions"]) > 1 else [])
     nrow, ncol = _grid(len(panels), 5)
-    fig = _figure(10.0, 0.3 + 2.15 * nrow)
+    fig = _figure(2.3 * ncol, 0.35 + 2.55 * nrow)
     axes = fig.subplots(nrow, ncol, squeeze=False)
     for i, (ax, p) in enumerate(zip(axes.flat, panels)):
         b = [x for x in p["bins"] if x["n"] > 0]
@@ -262,8 +267,8 @@ def reliability_plot(sec: dict, color: str, key: str) -> str | None:
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_aspect("equal")
-        ax.set_xticks([0, 0.5, 1])
-        ax.set_yticks([0, 0.5, 1])
+        ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])      # short labels: neighbouring panels' do not touch
+        ax.set_yticks([0, 0.5, 1], ["0", "0.5", "1"])
         ece = f"ECE {p['ece']:.3f}" if is_num(p.get("ece")) else "ECE n/a"
         ax.set_title(plot_text(p["dimension"], 22) + f"\n{ece}, n={p['n']}", fontsize=9.5)
         ax.set_xlabel("stated confidence")
@@ -271,7 +276,7 @@ def reliability_plot(sec: dict, color: str, key: str) -> str | None:
             ax.set_ylabel("share correct")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.subplots_adjust(hspace=0.75, wspace=0.35)
+    fig.subplots_adjust(hspace=0.6, wspace=0.45)
     return to_svg(fig, key)
 
 
@@ -289,7 +294,7 @@ def outcome_plot(sec: dict, colors: dict, key: str) -> str | None:
     h1 = ax.bar(x - 0.2, hum, width=0.38, color=colors["humans"])
     h2 = ax.bar(x + 0.2, llm, width=0.38, color=colors.get(sec["rater"], GREY))
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{b['label']}\n{b['n_tasks']} task(s)" for b in bins])
+    ax.set_xticklabels([f"{b['label']}\n{b['n_tasks']} task{'' if b['n_tasks'] == 1 else 's'}" for b in bins])
     ax.set_ylim(0, 1.05)
     ax.grid(axis="y", color="#e3e6ea", linewidth=0.8)
     ax.set_axisbelow(True)

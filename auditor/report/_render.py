@@ -11,7 +11,7 @@ import jinja2
 from ..errors import AuditorError
 from . import _plots
 from ._data import build_report_data
-from ._format import fmt, fmt_cell, fmt_ci, is_num
+from ._format import fmt, fmt_cell, fmt_ci, is_num, plural
 
 __all__ = ["write_report", "render_html", "render_markdown", "report_paths"]
 
@@ -19,8 +19,8 @@ __all__ = ["write_report", "render_html", "render_markdown", "report_paths"]
 # text slipped past escaping (every value is escaped by Jinja2's autoescape; plots are matplotlib SVG text).
 LEADERBOARD_LABELS = {"eval": "Eval", "alpha": "α", "kappa_w": "κw quadratic", "mean_bias": "mean bias",
                       "leniency": "leniency", "ece": "ECE", "outcome_ece": "outcome ECE",
-                      "alt_test_win": "alt-test win rate", "cost_per_1k": "$ / 1,000 conv.",
-                      "seconds_per_1k": "s / 1,000 conv."}
+                      "alt_test_win": "alt-test win rate", "cost_per_1k": "$ per 1,000 conversations",
+                      "seconds_per_1k": "seconds per 1,000 conversations"}
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
@@ -78,7 +78,7 @@ def _env(kind: str = "html") -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("auditor.report", "templates"), autoescape=html,
                              finalize=None if html else _md_finalize, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(fmt=fmt, ci=fmt_ci, cell=fmt_cell, md=_md_escape, mdquote=_md_quote,
+    env.filters.update(fmt=fmt, ci=fmt_ci, cell=fmt_cell, md=_md_escape, mdquote=_md_quote, plural=plural,
                        pct=lambda v: "n/a" if not is_num(v) else f"{100 * float(v):.0f}%",
                        money=lambda v: "n/a" if not is_num(v) else f"${float(v):,.2f}",
                        secs=lambda v: "n/a" if not is_num(v) else f"{float(v):,.0f} s")
@@ -99,7 +99,8 @@ def _plots_for(data: dict) -> dict:
         for j, sec in enumerate(rub["raters"]):
             k = f"r{i}s{j}"
             out[k] = {"confusion": _plots.confusion(sec, f"{k}-conf"),
-                      "reliability": _plots.reliability_plot(sec, colors[sec["rater"]], f"{k}-rel"),
+                      "reliability": None if sec.get("reliability_same_as") else
+                      _plots.reliability_plot(sec, colors[sec["rater"]], f"{k}-rel"),
                       "outcome": _plots.outcome_plot(sec, colors, f"{k}-out")}
     return out
 
@@ -116,7 +117,7 @@ def render_markdown(data: dict, *, stem: str = "report") -> str:
 
 
 def write_report(store, out: str | Path = "reports/report.html", *, audit_rows=None, options=None,
-                 n_boot: int = 1000, seed: int = 0, ci_method: str = "percentile", top: int = 5,
+                 n_boot: int = 1000, seed: int = 0, ci_method: str = "percentile", top: int = 10,
                  title: str | None = None, difficulty_file: str | None = None,
                  created_at: datetime | None = None, plan_halfwidth: float | None = None) -> dict[str, str]:
     """Write the agreement report for every audited LLM rater: ``NAME.html``, ``NAME.md`` and ``NAME.json``.

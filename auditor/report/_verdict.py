@@ -15,11 +15,11 @@ Rules (README "Reports"):
 
 from __future__ import annotations
 
-from ._format import fmt, fmt_ci, fmt_cell, is_num
+from ._format import fmt, fmt_ci, fmt_cell, is_num, plural
 from ._rows import CEILING, RowIndex
 
 __all__ = ["ALPHA_RELIABLE", "ALPHA_TENTATIVE", "STATUS_LABELS", "STATUS_SHORT", "dimension_status",
-           "agreement_table", "verdict"]
+           "agreement_table", "same_columns", "verdict"]
 
 ALPHA_RELIABLE = 0.800
 ALPHA_TENTATIVE = 0.667
@@ -122,11 +122,24 @@ def agreement_table(rows: RowIndex, rater: str, rubric: str, dims: list[str], de
         out_rows.append({"dimension": dim, "question": (questions or {}).get(dim, ""), "n": n, "cells": cells,
                          "status": status, "status_label": STATUS_LABELS.get(status, ""),
                          "status_short": STATUS_SHORT.get(status, ""), "reason": reason, "pooled": dim == "all"})
-    cols = [{"key": k, "label": lab, "statistic": stat, "signed": signed} for k, lab, stat, _, signed in spec
-            if any(_valid(r["cells"].get(k)) for r in out_rows)]
-    for r in out_rows:
-        r["text"] = {c["key"]: fmt_cell(r["cells"].get(c["key"]), c["statistic"], signed=c["signed"]) for c in cols}
-    return {"columns": cols, "rows": out_rows}
+    table = {"design": design, "columns": [], "rows": out_rows}
+    return same_columns([table])[0]
+
+
+def same_columns(tables: list[dict]) -> list[dict]:
+    """Give every table of one design the same columns: each statistic any of them has (n/a cells where a rater
+    has none), so the raters of a rubric can be read side by side. Tables are changed in place and returned."""
+    for design in {t["design"] for t in tables}:
+        group = [t for t in tables if t["design"] == design]
+        spec = MATCHED_COLUMNS if design == "matched" else PAIRED_COLUMNS
+        cols = [{"key": k, "label": lab, "statistic": stat, "signed": signed} for k, lab, stat, _, signed in spec
+                if any(_valid(r["cells"].get(k)) for t in group for r in t["rows"])]
+        for t in group:
+            t["columns"] = cols
+            for r in t["rows"]:
+                r["text"] = {c["key"]: fmt_cell(r["cells"].get(c["key"]), c["statistic"], signed=c["signed"])
+                             for c in cols}
+    return tables
 
 
 def _bias_sentence(rows: RowIndex, rater: str, rubric: str, dims: list[str], ranges: dict) -> str:
@@ -145,7 +158,7 @@ def _bias_sentence(rows: RowIndex, rater: str, rubric: str, dims: list[str], ran
              f"({fmt(c['value'], signed=True)} points {fmt_ci(c['ci_low'], c['ci_high'])})"
              for _, d, c in hits[:4]]
     more = f", and {len(hits) - 4} more" if len(hits) > 4 else ""
-    return f"Systematic bias on {len(hits)} of {len(dims)} dimension(s): " + "; ".join(parts) + more + "."
+    return f"Systematic bias on {len(hits)} of {plural(len(dims), 'dimension')}: " + "; ".join(parts) + more + "."
 
 
 def _no_ceiling_reason(rows: RowIndex, rubric: str, dims: list[str], design: str) -> str:
@@ -188,7 +201,7 @@ def verdict(rows: RowIndex, rater: str, rubric: str, dims: list[str], design: st
         k = len(by["within"])
         basis = "human ceiling"
         headline = (f"Within the human ceiling on all {n} dimensions" if k == n and n > 1 else
-                    f"Within the human ceiling on {k} of {n} dimension(s)")
+                    f"Within the human ceiling on {k} of {plural(n, 'dimension')}")
         sentences.append(f"Within the human ceiling: {_list(by['within'])}. Not within: {_list(by['below'])}."
                          + (f" Cannot say: {_list(by['undefined'])}." if by["undefined"] else ""))
         if design == "matched":
@@ -204,11 +217,11 @@ def verdict(rows: RowIndex, rater: str, rubric: str, dims: list[str], design: st
         basis = "conventional thresholds"
         a, b, c = len(by["reliable"]), len(by["tentative"]), len(by["low"])
         if a == n:
-            headline = f"Reliable on all {n} dimension(s)"
+            headline = f"Reliable on all {n} dimensions" if n > 1 else "Reliable"
         elif a + b == 0:
-            headline = f"Not reliable on any of the {n} dimension(s)" if n > 1 else "Not reliable"
+            headline = f"Not reliable on any of the {n} dimensions" if n > 1 else "Not reliable"
         else:
-            headline = f"Reliable on {a}, tentative on {b}, not reliable on {c} of {n} dimension(s)"
+            headline = f"Reliable on {a}, tentative on {b}, not reliable on {c} of {plural(n, 'dimension')}"
         sentences.append(f"No human ceiling: {ceiling_note}. This verdict therefore uses Krippendorff's conventional "
                          "thresholds (α ≥ 0.800 reliable; α ≥ 0.667 for tentative conclusions only): a generic "
                          "yardstick, not a comparison with these humans.")
@@ -218,7 +231,7 @@ def verdict(rows: RowIndex, rater: str, rubric: str, dims: list[str], design: st
         tone = "good" if a == n else ("bad" if a + b == 0 else "mixed")
     else:
         basis = "none"
-        headline = f"Cannot say on {len(by['undefined'])} of {n} dimension(s)"
+        headline = f"Cannot say on {len(by['undefined'])} of {plural(n, 'dimension')}"
         sentences.append("Neither a human ceiling nor an agreement statistic is defined for this rater"
                          + (f" ({ceiling_note})" if design == "matched" else "")
                          + "; see the reasons per dimension below.")
