@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ["AuditorError", "IngestError", "LoadResult", "ReadOnlyError", "Rubric", "RubricError", "Store",
            "load_rubric", "__version__"]
 
-_LAZY = {"Rubric": "rubric", "load_rubric": "rubric", "Store": "store", "LoadResult": "store"}
+_LAZY = {"Rubric": "rubric", "load_rubric": "rubric", "Store": "_api", "LoadResult": "store"}
 
 
 def __getattr__(name: str):

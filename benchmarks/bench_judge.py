@@ -63,7 +63,7 @@ def requests_for(judge, db: Path, n: int) -> list[dict]:
     """The exact request kwargs the judge sends for the first n conversations."""
     from auditor.judge._call import ItemCaller
     from auditor.judge._prompt import PromptRenderer
-    from auditor.store._judge import plan_items
+    from auditor.judge._records import plan_items
 
     with Store(db) as s:
         plan = plan_items(s, judge, samples=1, limit=n)

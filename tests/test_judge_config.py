@@ -13,7 +13,7 @@ from auditor import Store, load_rubric
 from auditor.errors import AuditorError, ConfigError
 from auditor.judge import (PromptRenderer, answers_to_rows, backoff_delay, cost_usd, load_judge,
                            response_model_for, retry_after_seconds)
-from auditor.store._judge import check_where, safe_url
+from auditor.judge._records import check_where, safe_url
 from conftest_judge import KEY_ENV, SECRET, TEMPLATE, write_config
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "judges"
@@ -255,7 +255,7 @@ def test_cost():
 
 
 def test_save_judge_is_idempotent_and_guards_the_rater(tmp_path):
-    from auditor.store._judge import save_judge
+    from auditor.judge._records import save_judge
 
     judge = load_judge(write_config(tmp_path, URL))
     with Store(":memory:") as s:

@@ -150,7 +150,7 @@ def test_invalid_replies_are_reasked_then_recorded_as_failed_with_raw_and_reason
     assert len([r for r in fake.chat_requests() if r.key == "c0003#0"]) == 3
     # the run record and `show` carry the reasons
     with Store(db) as s:
-        from auditor.store._judge import get_run
+        from auditor.judge._records import get_run
 
         rec = get_run(s, res.run_id)
     assert rec["n_failed"] == 3 and {f["items"] for f in rec["failures"]} == {1}

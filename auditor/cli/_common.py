@@ -55,7 +55,7 @@ def lock_wait(ctx: typer.Context) -> float:
 
 
 def open_store(ctx: typer.Context, *, read_only: bool = False):
-    from ..store import Store
+    from .._api import Store
 
     return Store(db_path(ctx), read_only=read_only, lock_wait=lock_wait(ctx))
 

@@ -137,7 +137,7 @@ def validate(config: str = typer.Argument(..., help="Judge config YAML file to c
     """Check a judge config, its prompt template and its rubric; print its hash and rater id."""
     from ..judge import PromptRenderer, load_judge
     from ..judge._prompt import SAMPLE_CONVERSATION
-    from ..store._judge import safe_url
+    from ..judge._records import safe_url
 
     judge = load_judge(config)
     messages = PromptRenderer(judge.prompt_text, judge.rubric, judge.role, judge.prompt_path).render(
@@ -171,7 +171,7 @@ def list_(ctx: typer.Context,
           name: str = typer.Option(None, "--name", help="Only runs of this judge name (or rater id)."),
           as_json: bool = JSON_OPT, as_csv: bool = CSV_OPT):
     """List judge runs, newest first (status, counts, tokens, cost, wall time)."""
-    from ..store._judge import list_runs
+    from ..judge._records import list_runs
 
     with open_store(ctx, read_only=True) as store:
         df = list_runs(store, name=name)
@@ -190,7 +190,7 @@ def show(ctx: typer.Context,
          run_id: str = typer.Argument(..., help="A run id (or a unique prefix, or 'latest')."),
          as_json: bool = JSON_OPT):
     """Show one run: its config, counts, tokens, cost, and why items failed."""
-    from ..store._judge import get_run
+    from ..judge._records import get_run
 
     with open_store(ctx, read_only=True) as store:
         rec = get_run(store, run_id)

@@ -1,4 +1,5 @@
-"""Readers that turn users' files into validated rows for the store. Nothing here writes."""
+"""Readers that turn users' files into validated rows, and the loaders (:mod:`._load`) that write them into a store
+through :mod:`auditor.store` (which imports nothing from here)."""
 
 from ._read import RawTable, as_raw_table, file_sha256, read_table
 from ._signals_sql import Prepared, check_prepared, prepare_signals

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .._text import short_text
 from ..errors import IngestError
 
 __all__ = ["RawTable", "as_raw_table", "check_file", "read_table", "file_sha256", "FORMATS", "load_json", "short_text",
@@ -42,12 +43,6 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def short_text(v, n: int = 60) -> str:
-    """``v`` as text, cut to ``n`` characters, so that an error message stays one short line."""
-    s = str(v)
-    return s if len(s) <= n else s[:n] + "..."
 
 
 def short_list(items, n: int = 20) -> str:

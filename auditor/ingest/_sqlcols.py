@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._text import sql_str
 from ._source import quote_ident
 
 __all__ = ["Col", "sql_str", "WS"]
@@ -21,11 +22,6 @@ WS = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
 _INTS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
          "UHUGEINT")
 _FLOATS = ("FLOAT", "DOUBLE", "REAL")
-
-
-def sql_str(s) -> str:
-    """A SQL string literal (NULL for None)."""
-    return "NULL" if s is None else "'" + str(s).replace("'", "''") + "'"
 
 
 def _kind(t: str) -> str:

@@ -40,6 +40,7 @@ import pandas as pd
 
 from ..errors import IngestError
 from ..rubric import Rubric, load_rubric
+from ..store._writes import LoadResult, register_rubric, write_conversations, write_signals
 from ._read import file_sha256, load_json, short_text
 from .conversations import clean_messages, message_stats
 
@@ -334,8 +335,6 @@ def ingest_tau_usi(store, path, *, kind: str, rater_id: str | None = None, repla
 
     Returns a :class:`~auditor.store.LoadResult` whose counts add the conversations and the signals.
     """
-    from ..store._writes import LoadResult, register_rubric, write_conversations, write_signals
-
     d = read_tau_usi(path, kind=kind, rater_id=rater_id)
     spath = str(path)
     opts = {"kind": kind, "rater_id": rater_id}

@@ -1,6 +1,6 @@
 """Run a judge over the store's conversations: plan, ask concurrently, store as results arrive.
 
-- **Plan** (:func:`auditor.store._judge.plan_items`): selected conversations x sample indices, minus what is stored.
+- **Plan** (:func:`auditor.judge._records.plan_items`): selected conversations x sample indices, minus what is stored.
 - **Ask**: ``concurrency`` workers share one HTTP client and one :class:`~auditor.judge._call.ItemCaller`
   (retries, backoff with jitter, ``Retry-After``, timeouts, instructor re-asks).
 - **Store**: a writer thread commits finished items as they arrive (group commit: an item is its own commit at
@@ -124,7 +124,7 @@ class _Writer:
         self.q.put(result)
 
     def _loop(self) -> None:
-        from ..store._judge import write_results
+        from ._records import write_results
 
         stop = False
         last_commit = float("-inf")
@@ -185,7 +185,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
                           progress: Callable[[Progress], None] | None = None, backoff_base_s: float = 0.5,
                           client: Any = None) -> RunResult:
     """Async form of :func:`run_judge` (for callers that already run an event loop)."""
-    from ..store._judge import finish_run, plan_items, save_judge, start_run
+    from ._records import finish_run, plan_items, save_judge, start_run
 
     t0 = time.monotonic()
     k = concurrency or judge.config.concurrency

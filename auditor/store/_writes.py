@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import pyarrow as pa
 
+from .._text import short_text, sql_str
 from ..errors import IngestError
-from ..ingest._read import short_text
 from ..rubric import Rubric
 from ._store import Store
 
@@ -185,8 +185,6 @@ def write_prepared(store: Store, prep, *, source: str, rubric: str, model: str |
     Unchecked (``prep.validated`` false), the rows are inserted in one pass and checked afterwards inside the
     transaction; anything unusual raises :class:`NeedsCheck` (the caller rolls back, runs the full check, which
     names the faults, and writes again). Checked, the rows are compared key by key with the stored ones."""
-    from ..ingest._sqlcols import sql_str
-
     result = LoadResult(source=source, n_rows=prep.n_expected)
     con = store.con
     tag = uuid.uuid4().hex[:8]

@@ -31,12 +31,12 @@ import pyarrow as pa
 
 from ..errors import AuditorError
 from .._redact import safe_url
-from ._store import Store
-from ._writes import register_rubric
+from ..store import Store
+from ..store._writes import register_rubric
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..judge import Judge
-    from ..judge._call import ItemResult
+    from ._call import ItemResult
+    from ._config import Judge
 
 __all__ = ["PlannedItem", "Plan", "save_judge", "check_where", "plan_items", "start_run", "write_results",
            "finish_run", "list_runs", "get_run", "safe_url", "RUN_STATUSES"]
