@@ -5,9 +5,12 @@
   counts forces the sort path. Same result, same order.
 * ``unique_rows(C)``: ``np.unique(C, axis=0, return_counts=True)`` sorts the rows as opaque byte strings (seconds
   for 1M rows). Here each column is coded by the rank of its value among the column's distinct values (a hash
-  factorisation, sorting only the distinct values) and the codes are combined into one integer key, column 0
+  factorisation, sorting only the distinct values; integral columns of a small range by their offset from the
+  minimum, which orders the same) and the codes are combined into one integer key, column 0
   most significant, so rows come out in the same lexicographic order with the same counts. ``-0.0`` and ``0.0``
   are one value here (numpy's byte comparison keeps them apart); rows holding NaN fall back to numpy.
+* ``unique_inverse(x)``, ``unique_first(x)``: ``np.unique`` with ``return_inverse`` / with ``return_index`` and
+  ``return_counts``, by a presence table (small integers) or hashing; NaN and non-numeric arrays fall back.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["unique", "unique_inverse", "unique_rows", "factorize_sorted", "dense_codes"]
+__all__ = ["unique", "unique_inverse", "unique_first", "unique_rows", "factorize_sorted", "dense_codes"]
 
 _KEY_LIMIT = 2 ** 62
 
@@ -53,10 +56,47 @@ def unique_inverse(x) -> tuple[np.ndarray, np.ndarray]:
     return vals, inv.ravel()
 
 
+def _codes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(dense rank codes, sorted distinct values) of a 1-D numeric array by a presence table or hashing; None
+    for other arrays (NaN, objects)."""
+    if x.dtype.kind in "iu" and x.size and x.min() >= 0 and x.max() < 4 * x.size + 1024:
+        return dense_codes(x)
+    if x.dtype.kind in "iu" or (x.dtype.kind == "f" and not np.isnan(x).any()):
+        codes, vals = factorize_sorted(x)
+        return codes, vals.astype(x.dtype, copy=False)
+    return None
+
+
+def unique_first(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(x, return_index=True, return_counts=True)`` (x flattened; index = first occurrence) by hashing."""
+    x = np.asarray(x).ravel()
+    got = _codes(x) if x.size else None
+    if got is None:
+        return np.unique(x, return_index=True, return_counts=True)
+    codes, vals = got
+    counts = np.bincount(codes, minlength=vals.size)
+    first = np.empty(vals.size, dtype=np.int64)
+    first[codes[::-1]] = np.arange(x.size - 1, -1, -1)
+    return vals, first, counts
+
+
 def factorize_sorted(col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(codes, sorted distinct values): ``codes[i]`` is the rank of ``col[i]`` among the distinct values."""
     codes, uniques = pd.factorize(np.asarray(col), sort=True, use_na_sentinel=True)
     return codes.astype(np.int64, copy=False), np.asarray(uniques)
+
+
+_RANGE_CODES = 1 << 20      # a column of integral values spanning fewer values than this is coded by offset
+
+
+def _column_codes(col: np.ndarray) -> tuple[np.ndarray, int]:
+    """(codes, span): codes increasing with the values and equal exactly for equal values (not necessarily dense),
+    in [0, span). Integral columns of a small range are coded by their offset from the minimum (no hashing)."""
+    lo, hi = col.min(), col.max()
+    if hi - lo < _RANGE_CODES and (col.dtype.kind in "iu" or np.array_equal(col, np.floor(col))):
+        return (col - lo).astype(np.int64), int(hi - lo) + 1
+    codes, vals = factorize_sorted(col)
+    return codes, vals.size
 
 
 def unique_rows(C, *, return_inverse: bool = False):
@@ -76,13 +116,13 @@ def unique_rows(C, *, return_inverse: bool = False):
     key = np.zeros(n, dtype=np.int64)
     span = 1
     for j in range(p):
-        codes, vals = factorize_sorted(C[:, j])
-        if span * vals.size >= _KEY_LIMIT:          # renumber the key so far densely (keeps its order)
+        codes, size = _column_codes(C[:, j])
+        if span * size >= _KEY_LIMIT:               # renumber the key so far densely (keeps its order)
             key, kv = factorize_sorted(key)
             span = kv.size
-        key = key * vals.size + codes
-        span *= vals.size
-    inverse, _ = factorize_sorted(key)
+        key = key * size + codes
+        span *= size
+    inverse, _ = _codes(key)
     k = int(inverse.max()) + 1
     counts = np.bincount(inverse, minlength=k)
     first = np.empty(k, dtype=np.int64)

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from ._arrays import unique as _unique
+from ._arrays import unique_first
 
 __all__ = ["LongRatings", "UnitTypes", "parse_long", "unit_types", "ratings_matrix_to_long", "counts_to_types",
            "rater_types"]
@@ -180,7 +181,7 @@ def _compress_rows(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     base = int(mat.max()) + 1 if mat.size else 1
     if mat.shape[1] * np.log2(max(base, 2)) < 62:
         key = mat.astype(np.int64) @ (base ** np.arange(mat.shape[1], dtype=np.int64))
-        _, first, cnt = np.unique(key, return_index=True, return_counts=True)
+        _, first, cnt = unique_first(key)
     elif base <= _COMPRESS_MAX_CODE:
         _, first, cnt = np.unique(mat, axis=0, return_index=True, return_counts=True)
     else:

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from ._arrays import unique as _unique
+from ._arrays import unique_first
 from ._bootstrap import _CHUNK_ELEMENTS as _INDEX_CHUNK_ELEMENTS
 from ._bootstrap import BootResult, confidence_interval, use_multinomial
 
@@ -108,7 +109,7 @@ def unit_types(cell: np.ndarray, n_cells: int, unit: np.ndarray | None = None) -
     unit = np.asarray(unit, dtype=np.int64)
     if np.bincount(unit).max() == 1:
         return UnitTypes(np.bincount(cell, minlength=n_cells).astype(float), None, n_cells)
-    order = np.lexsort((cell, unit))
+    order = np.argsort(unit * np.int64(n_cells) + cell)      # by unit, then cell (ties are equal cells)
     sorted_cells = cell[order]
     sizes = np.bincount(unit[order])
     sizes = sizes[sizes > 0]
@@ -123,7 +124,7 @@ def unit_types(cell: np.ndarray, n_cells: int, unit: np.ndarray | None = None) -
             code = np.zeros(mat.shape[0], dtype=np.int64)
             for j in range(k):
                 code = code * np.int64(n_cells) + mat[:, j]
-            _, first, cnt = np.unique(code, return_index=True, return_counts=True)
+            _, first, cnt = unique_first(code)
             uniq = mat[first]
         else:
             uniq, cnt = np.unique(mat, axis=0, return_counts=True)
