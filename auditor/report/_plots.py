@@ -276,7 +276,7 @@ def reliability_plot(sec: dict, color: str, key: str) -> str | None:
             ax.set_ylabel("share correct")
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.subplots_adjust(hspace=0.6, wspace=0.45)
+    fig.subplots_adjust(hspace=0.5, wspace=0.45)
     return to_svg(fig, key)
 
 

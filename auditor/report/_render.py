@@ -19,8 +19,8 @@ __all__ = ["write_report", "render_html", "render_markdown", "report_paths"]
 # text slipped past escaping (every value is escaped by Jinja2's autoescape; plots are matplotlib SVG text).
 LEADERBOARD_LABELS = {"eval": "Eval", "alpha": "α", "kappa_w": "κw quadratic", "mean_bias": "mean bias",
                       "leniency": "leniency", "ece": "ECE", "outcome_ece": "outcome ECE",
-                      "alt_test_win": "alt-test win rate", "cost_per_1k": "$ per 1,000 conversations",
-                      "seconds_per_1k": "seconds per 1,000 conversations"}
+                      "alt_test_win": "alt-test win rate", "cost_per_1k": "cost per 1k",
+                      "seconds_per_1k": "time per 1k"}
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 
 
