@@ -134,7 +134,7 @@ def test_demo_report_in_the_browser(tmp_path):
     _clean_load(res, out)
     assert res.title == "Agreement report"
     assert res.evaluated["cards"] == 7 and res.evaluated["plots"] >= 7      # 2 LLM-Rubric judges, 5 HANNA judges
-    assert {"Verdicts", "Leaderboard", "Largest disagreements", "Provenance",
+    assert {"Verdicts", "Leaderboard", "Largest disagreements: hanna", "Provenance",
             "System ranking: hanna"} <= set(res.evaluated["h2"])
     assert res.evaluated["width_ok"] is True                   # no horizontal page scroll at 1280 px
     _assert_not_blank(res.screenshot, min_height=5000)
