@@ -50,9 +50,10 @@ def test_validate_run_list_show(tmp_path, fake):
     assert info["config_hash"] == judge.config_hash and info["dimensions"][0] == "Q0"
 
     r = _cli("--db", db, "judge", "run", cfg, "--json")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1, r.output            # 1 of 4 failed: above the default --max-failure-rate of 5 %
     res = json.loads(r.stdout)
     assert (res["status"], res["n_done"], res["n_failed"]) == ("finished", 3, 1)
+    assert "1 of 4 requested item(s) failed" in r.stderr
     r = _cli("--db", db, "judge", "run", cfg, "-q")
     assert r.exit_code == 0 and "1 done, 0 failed, 3 already stored" in r.output, r.output
 
@@ -173,3 +174,19 @@ def test_nothing_to_judge_is_an_error_and_writes_nothing(tmp_path):
         with Store(path, read_only=True) as s:
             assert s.con.execute("SELECT (SELECT count(*) FROM judge_configs) + (SELECT count(*) FROM runs) + "
                                  "(SELECT count(*) FROM raters)").fetchall()[0][0] == 0
+
+
+def test_failures_above_the_max_failure_rate_exit_1_after_storing_the_rest(tmp_path, fake):
+    db = make_store(tmp_path / "s.duckdb", n=10)
+    cfg = write_config(tmp_path / "cfg", fake.url, max_retries=0)
+    fake.fault_fn = lambda key, body: "invalid" if key.startswith(("c0000#", "c0001#")) else None   # 2 of 10 fail
+    r = _cli("--db", db, "judge", "run", cfg, "--quiet")
+    assert r.exit_code == 1, r.output
+    assert "2 of 10 requested item(s) failed (20.0% > --max-failure-rate 5.0%); the first: " in r.stderr, r.stderr
+    assert "8 done, 2 failed" in r.stdout
+    with Store(db, read_only=True) as s:        # what succeeded is stored
+        assert s.sql("SELECT count(DISTINCT conversation_id) AS n FROM signals WHERE status = 'ok'")["n"][0] == 8
+    fake.fault_fn = lambda key, body: "invalid" if key.startswith("c0000#") else None           # 1 of the 2 retried
+    r = _cli("--db", db, "judge", "run", cfg, "--quiet", "--max-failure-rate", "0.5")
+    assert r.exit_code == 0, r.output
+    assert "1 done, 1 failed, 8 already stored" in r.stdout

@@ -113,10 +113,16 @@ def test_every_item_failing_exits_non_zero_with_the_first_reason(tmp_path, fake)
     assert r.returncode == 1 and "all 3 item(s) failed; the first: invalid reply after 1 re-ask" in line
     with Store(db, read_only=True) as s:
         assert s.sql("SELECT status FROM runs")["status"].tolist() == ["failed"]
-    fake.fault_all(None)                                     # one success is a run that worked: exit 0
+    fake.fault_all(None)                                     # one success is a run that worked: exit 0 ...
+    fake.fault_for("c0001#0", "invalid", "invalid")
+    r, _, _ = _judge_run(db, cfg, "-q", "--max-failure-rate", "0.5")
+    assert r.returncode == 0 and "2 done, 1 failed" in r.stdout, r.stdout + r.stderr
+    with Store(db) as s:                                     # ... unless more than --max-failure-rate failed
+        s.con.execute("DELETE FROM signals")
     fake.fault_for("c0001#0", "invalid", "invalid")
     r, _, _ = _judge_run(db, cfg, "-q")
-    assert r.returncode == 0 and "2 done, 1 failed" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 1 and "1 of 3 requested item(s) failed (33.3% > --max-failure-rate 5.0%)" in \
+        _error_line(r)
 
 
 def test_a_long_retry_after_is_announced(tmp_path, fake):
@@ -143,7 +149,7 @@ def test_a_50_mb_reply_is_refused_with_bounded_memory(tmp_path, fake, kind):
     db = make_store(tmp_path / "s.duckdb", n=2)
     cfg = write_config(tmp_path, fake.url, max_retries=2, concurrency=2)
     fake.fault_for("c0000#0", kind)
-    r, rss_mb, wall = _judge_run(db, cfg, "-q")
+    r, rss_mb, wall = _judge_run(db, cfg, "-q", "--max-failure-rate", "1")
     print(f"{kind}: peak RSS {rss_mb:.0f} MB, wall {wall:.1f} s")
     assert rss_mb < RSS_BOUND_MB and wall < WALL_BOUND_S
     assert r.returncode == 0 and "1 done, 1 failed" in r.stdout, r.stdout + r.stderr

@@ -75,6 +75,9 @@ def run(ctx: typer.Context,
         concurrency: int = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default: the "
                                         "config's concurrency)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        max_failure_rate: float = typer.Option(0.05, "--max-failure-rate", min=0.0, max=1.0,
+                                               help="Exit 1 (after storing what succeeded) when more than this "
+                                                    "share of the requested items failed."),
         as_json: bool = JSON_OPT):
     """Run a judge config over the store's conversations and store every signal.
 
@@ -124,6 +127,15 @@ def run(ctx: typer.Context,
         raise typer.Exit(130)
     if res.status == "failed":
         err_console.print(f"[bold red]Error:[/] run failed: {escape(str(res.error))} (finished items are stored)",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    asked = res.n_done + res.n_failed
+    if asked and res.n_failed / asked > max_failure_rate:
+        err_console.print(f"[bold red]Error:[/] {res.n_failed} of {asked} requested item(s) failed "
+                          f"({res.n_failed / asked:.1%} > --max-failure-rate {max_failure_rate:.1%}); the first: "
+                          f"{escape(str(res.first_failure).rstrip('.'))}. Fix: `auditor judge show {res.run_id}` "
+                          "lists the reasons; the same command again retries the failed items (what succeeded is "
+                          "stored).",
                           highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 

@@ -79,6 +79,7 @@ class RunResult:
     startup_s: float = 0.0          # planning, imports, the first prompt: before the first request
     request_s: float = 0.0          # in requests, summed over the workers
     retry_wait_s: float = 0.0       # waiting before retries (backoff, Retry-After), summed over the workers
+    first_failure: str | None = None    # the reason of the first item that failed (redacted)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -313,6 +314,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
             status, error = "failed", (f"all {writer.n_failed} item(s) failed; the first: {first}")
         error = redact(error)
         result.status, result.error = status, error
+        result.first_failure = redact(first_failure[0]) if first_failure else None
         result.n_done, result.n_failed = writer.n_done, writer.n_failed
         result.tokens_in, result.tokens_out = writer.tokens_in, writer.tokens_out
         result.cost_usd = writer.cost_usd
