@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.stderr.write("Error: --json and --csv both given. Fix: choose one output format.\n")
         sys.exit(2)
     debug = "--debug" in args
+    from ._common import DEBUG
+
+    DEBUG["on"] = debug
     try:
         from typer.main import get_command
 

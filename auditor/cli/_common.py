@@ -60,6 +60,9 @@ def open_store(ctx: typer.Context, *, read_only: bool = False):
     return Store(db_path(ctx), read_only=read_only, lock_wait=lock_wait(ctx))
 
 
+DEBUG = {"on": False}     # set by auditor.cli.main from the global --debug (also when it runs in-process)
+
+
 def handle_errors(fn: Callable) -> Callable:
     """Turn library errors into one clean line on stderr and exit code 1 (2 for usage errors); with the global
     ``--debug`` they propagate with their traceback."""
@@ -69,13 +72,15 @@ def handle_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except AuditorError as e:
-            if "--debug" in sys.argv[1:]:
+            if DEBUG["on"] or "--debug" in sys.argv[1:]:
                 raise
             # escape: the message quotes users' data, which may look like rich markup ("[/x]" would crash)
             err_console.print(f"[bold red]Error:[/] {escape(str(e))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(1)
         except LookupError as e:
-            if "--debug" in sys.argv[1:]:
+            # an unknown name the library refuses on purpose (LookupError with a message); a KeyError or an
+            # IndexError is a bug, and goes on to the CLI boundary's "internal error"
+            if isinstance(e, (KeyError, IndexError)) or DEBUG["on"] or "--debug" in sys.argv[1:]:
                 raise
             err_console.print(f"[bold red]Error:[/] {escape(str(e.args[0] if e.args else e))}", highlight=False,
                               soft_wrap=True)
