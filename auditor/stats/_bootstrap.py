@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from scipy import stats as _st
+from . import _dist
 
 from ._arrays import unique_rows
 
@@ -122,7 +122,7 @@ def confidence_interval(samples: np.ndarray, value: np.ndarray, *, confidence: f
                 raise ValueError("BCa intervals need jackknife values")
             prop = (np.sum(s < value[j]) + 0.5 * np.sum(s == value[j])) / s.size
             prop = min(max(prop, 1.0 / (2 * s.size)), 1 - 1.0 / (2 * s.size))
-            z0 = _st.norm.ppf(prop)
+            z0 = _dist.norm_ppf(prop)
             jk = _as_2d(jackknife)[:, j]
             w = np.ones_like(jk) if jackknife_weights is None else np.asarray(jackknife_weights, dtype=float)
             ok = ~np.isnan(jk)
@@ -131,9 +131,9 @@ def confidence_interval(samples: np.ndarray, value: np.ndarray, *, confidence: f
             d = mean - jk
             den = 6.0 * np.sum(w * d**2) ** 1.5
             a = np.sum(w * d**3) / den if den > 0 else 0.0
-            zl, zh = _st.norm.ppf(p_lo), _st.norm.ppf(p_hi)
-            p_lo = _st.norm.cdf(z0 + (z0 + zl) / (1 - a * (z0 + zl)))
-            p_hi = _st.norm.cdf(z0 + (z0 + zh) / (1 - a * (z0 + zh)))
+            zl, zh = _dist.norm_ppf(p_lo), _dist.norm_ppf(p_hi)
+            p_lo = _dist.norm_cdf(z0 + (z0 + zl) / (1 - a * (z0 + zl)))
+            p_hi = _dist.norm_cdf(z0 + (z0 + zh) / (1 - a * (z0 + zh)))
         lo[j], hi[j] = np.quantile(s, [p_lo, p_hi])
     return lo, hi, n_invalid
 
@@ -157,7 +157,7 @@ def _delta_interval(C: np.ndarray, counts: np.ndarray, total: np.ndarray, value:
     cov = (D * counts[:, None]).T @ D / max(n - 1, 1)           # (p, p) covariance of one unit's contribution
     var = np.einsum("pq,pr,rq->q", g, n * cov, g)
     se = np.sqrt(np.maximum(var, 0))
-    z = _st.norm.ppf(0.5 + confidence / 2)
+    z = _dist.norm_ppf(0.5 + confidence / 2)
     return value - z * se, value + z * se
 
 

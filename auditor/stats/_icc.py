@@ -25,7 +25,7 @@ The six forms (names: ours / Shrout-Fleiss / McGraw-Wong as pingouin prints them
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as _st
+from . import _dist
 
 __all__ = ["FORMS", "twoway_contributions", "twoway_mean_squares", "twoway_forms", "oneway_contributions",
            "oneway_forms", "icc_table"]
@@ -126,12 +126,12 @@ def icc_table(x: np.ndarray, *, confidence: float = 0.95):
     b, w, j, e = ms["BMS"], ms["WMS"], ms["JMS"], ms["EMS"]
     df1, df1kd, df2kd = n - 1, n * (k - 1), (n - 1) * (k - 1)
     a = 1.0 - confidence
-    fppf = _st.f.ppf
+    fppf = _dist.f_ppf
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = b / w
         f3 = b / e
-        p1 = _st.f.sf(f1, df1, df1kd)
-        p3 = _st.f.sf(f3, df1, df2kd)
+        p1 = _dist.f_sf(f1, df1, df1kd)
+        p3 = _dist.f_sf(f3, df1, df2kd)
         f1l, f1u = f1 / fppf(1 - a / 2, df1, df1kd), f1 * fppf(1 - a / 2, df1kd, df1)
         f3l, f3u = f3 / fppf(1 - a / 2, df1, df2kd), f3 * fppf(1 - a / 2, df2kd, df1)
         ci1 = ((f1l - 1) / (f1l + k - 1), (f1u - 1) / (f1u + k - 1))

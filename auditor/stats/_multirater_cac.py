@@ -22,7 +22,7 @@ bipolar (irrCAC's definition).
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as _st
+from . import _dist
 
 from ._arrays import unique as _unique
 from ._multirater_data import UnitTypes
@@ -163,8 +163,8 @@ def cac_details(types: UnitTypes, categories, weights, kind: str, *, confidence:
     coef_ix = coef_i - 2.0 * (1.0 - coef) * (pe_i - pe) / (1.0 - pe)
     var = np.sum(rows * (coef_ix - coef) ** 2) / (n * (n - 1.0)) if n > 1 else np.nan
     se = float(np.sqrt(var))
-    t = _st.t.ppf(1 - (1 - confidence) / 2, n - 1) if n > 1 else np.nan
+    t = _dist.t_ppf(1 - (1 - confidence) / 2, n - 1) if n > 1 else np.nan
     return {"value": float(coef), "pa": float(pa), "pe": float(pe), "se": se,
             "ci_low": float(coef - t * se), "ci_high": float(min(1.0, coef + t * se)),
-            "p_value": float(2 * _st.t.sf(coef / se, n - 1)) if se > 0 else np.nan,
+            "p_value": float(2 * _dist.t_sf(coef / se, n - 1)) if se > 0 else np.nan,
             "n": int(n), "n_pairable": int(n2), "categories": cats, "weights": w}

@@ -15,7 +15,8 @@ many pairs) the table bootstrap would cost O(B * cells) per statistic. Then:
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as _st
+from . import _dist
+from ._lazy import scipy_stats as _st
 
 __all__ = [
     "MAX_TABLE_CELLS",
@@ -81,7 +82,7 @@ def fisher_interval(r: float, se: float, confidence: float) -> tuple[float, floa
     if not np.isfinite(r) or not np.isfinite(se) or se <= 0:
         return np.nan, np.nan
     z = np.arctanh(np.clip(r, -1.0, 1.0))
-    zc = _st.norm.ppf(0.5 + confidence / 2.0)
+    zc = _dist.norm_ppf(0.5 + confidence / 2.0)
     return float(np.tanh(z - zc * se)), float(np.tanh(z + zc * se))
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _st
+from . import _dist
 
 from ._arrays import dense_codes, unique_rows
 from ._bootstrap import bootstrap_sums
@@ -233,7 +233,7 @@ def alt_test(item, rater, value, llm_item, llm_value, *, scoring: str = "accurac
         sd = d.std(ddof=1) if n > 1 else np.nan
         if n > 1 and sd > 0:
             t = (mean - epsilon) / (sd / np.sqrt(n))
-            p = float(_st.t.cdf(t, n - 1))
+            p = float(_dist.t_cdf(t, n - 1))
         elif n > 1:
             t = -np.inf if mean < epsilon else (np.inf if mean > epsilon else np.nan)
             p = 0.0 if mean < epsilon else 1.0

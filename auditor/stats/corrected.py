@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _st
+from . import _dist
 
 from ._arrays import unique_rows
 from ._bootstrap import bootstrap_sums, confidence_interval
@@ -96,7 +96,7 @@ def ppi_mean_estimate(y, yhat, yhat_unlabelled, *, confidence: float = 0.95, lam
         raise ValueError(f"confidence must be in (0, 1); got {confidence}")
     wl = _weights(w, n, "w")
     wu = _weights(w_unlabelled, N, "w_unlabelled")
-    z = _st.norm.ppf(0.5 + confidence / 2)
+    z = _dist.norm_ppf(0.5 + confidence / 2)
     classical = float(np.sum(wl * y) / n) if n else np.nan
     classical_se = float((wl * y).std() / np.sqrt(n)) if n else np.nan
     if n < 2:
@@ -168,7 +168,7 @@ def ppi_mean(y, yhat, yhat_unlabelled, *, confidence: float = 0.95, lam: float |
     if np.isnan(e.value):
         return StatRow("ppi_mean", np.nan, n=n, note=f"undefined: {e.n_labelled} human-labelled conversation(s); "
                        "PPI needs >= 2")
-    z = _st.norm.ppf(0.5 + confidence / 2)
+    z = _dist.norm_ppf(0.5 + confidence / 2)
     sizes = (f"{e.n_labelled} labelled of {e.n_unlabelled} LLM-rated conversations" if frame else
              f"{e.n_labelled} labelled + {e.n_unlabelled} LLM-only conversations")
     interval = "normal interval, stratified design variance" if strata is not None else "normal interval"

@@ -36,7 +36,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _st
+from . import _dist
+from ._lazy import scipy_stats as _st
 
 from . import _paired_table  # noqa: F401  (registers the paired statistics)
 from ._arrays import unique_inverse
@@ -302,7 +303,7 @@ def wilcoxon_pvalue(d: np.ndarray) -> float:
     if not se > 0:
         return float("nan")
     z = (r_plus - n * (n + 1) / 4) / se
-    return float(2 * _st.norm.sf(abs(z)))
+    return float(2 * _dist.norm_sf(abs(z)))
 
 
 def _nan_row(name, ctx, reason) -> StatRow:

@@ -64,11 +64,31 @@ def kendall_tau_b_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (sx * sy).sum(axis=1) / np.where(den > 0, den, 1), np.nan)
 
 
+def average_ranks_rows(a: np.ndarray) -> np.ndarray:
+    """``scipy.stats.rankdata(a, axis=1)``: 1-based average ranks within each row (ties share the mean of their
+    positions); a row holding NaN is all NaN. Ranks are half-integers, so exact."""
+    a = np.asarray(a, dtype=float)
+    B, S = a.shape
+    out = np.full((B, S), np.nan)
+    if S == 0:
+        return out
+    order = np.argsort(a, axis=1, kind="mergesort")
+    s = np.take_along_axis(a, order, axis=1)
+    pos = np.broadcast_to(np.arange(S), (B, S))
+    new = np.ones((B, S), dtype=bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    last = np.ones((B, S), dtype=bool)
+    last[:, :-1] = new[:, 1:]
+    start = np.maximum.accumulate(np.where(new, pos, 0), axis=1)
+    end = np.minimum.accumulate(np.where(last, pos, S - 1)[:, ::-1], axis=1)[:, ::-1]
+    np.put_along_axis(out, order, (start + end) / 2.0 + 1.0, axis=1)
+    out[np.isnan(a).any(axis=1)] = np.nan
+    return out
+
+
 def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman's rho (Pearson correlation of average ranks) for every row of (B, S) arrays."""
-    from scipy.stats import rankdata
-
-    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
+    rx, ry = average_ranks_rows(x), average_ranks_rows(y)
     rx -= rx.mean(axis=1, keepdims=True)
     ry -= ry.mean(axis=1, keepdims=True)
     den = np.sqrt((rx**2).sum(axis=1) * (ry**2).sum(axis=1))
