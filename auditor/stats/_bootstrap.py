@@ -15,11 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
+
 from . import _dist
-
 from ._arrays import unique_rows
-
 
 __all__ = ["BootResult", "bootstrap_sums", "bootstrap_codes", "confidence_interval"]
 
@@ -57,7 +59,38 @@ def _as_2d(x: np.ndarray) -> np.ndarray:
 
 def _resampled_counts(type_counts: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     n = int(type_counts.sum())
-    return rng.multinomial(n, type_counts / n, size=n_boot).astype(float)
+    return multinomial(rng, n, type_counts / n, n_boot)
+
+
+# An audit bootstraps many statistics over the same units with the same seed: the same multinomial draws, each
+# costing B x types binomials. They are remembered by (generator state, n, p, size), with the generator state after
+# the draw, so a repeated draw returns the same array and leaves the generator where drawing would have.
+_DRAWS: OrderedDict = OrderedDict()
+_DRAWS_LOCK = threading.Lock()
+_DRAWS_MAX_ELEMENTS = 8_000_000
+
+
+def multinomial(rng: np.random.Generator, n: int, p: np.ndarray, size: int) -> np.ndarray:
+    """``rng.multinomial(n, p, size=size).astype(float)``, remembered (read-only array; see ``_DRAWS``)."""
+    p = np.ascontiguousarray(p, dtype=float)
+    if size * p.size > _DRAWS_MAX_ELEMENTS // 4:
+        return rng.multinomial(n, p, size=size).astype(float)
+    key = (repr(rng.bit_generator.state), n, size, p.tobytes())
+    with _DRAWS_LOCK:
+        hit = _DRAWS.get(key)
+        if hit is not None:
+            _DRAWS.move_to_end(key)
+    if hit is not None:
+        rng.bit_generator.state = hit[1]
+        return hit[0]
+    out = rng.multinomial(n, p, size=size).astype(float)
+    out.setflags(write=False)
+    with _DRAWS_LOCK:
+        _DRAWS[key] = (out, rng.bit_generator.state)
+        total = sum(v[0].size for v in _DRAWS.values())
+        while total > _DRAWS_MAX_ELEMENTS and len(_DRAWS) > 1:
+            total -= _DRAWS.popitem(last=False)[1][0].size
+    return out
 
 
 def use_multinomial(n_types: int, n_units: int) -> bool:

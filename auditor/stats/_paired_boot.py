@@ -18,7 +18,7 @@ from scipy import sparse
 from ._arrays import unique as _unique
 from ._arrays import unique_first
 from ._bootstrap import _CHUNK_ELEMENTS as _INDEX_CHUNK_ELEMENTS
-from ._bootstrap import BootResult, confidence_interval, use_multinomial
+from ._bootstrap import BootResult, confidence_interval, multinomial, use_multinomial
 
 __all__ = ["DenseUnits", "UnitTypes", "bootstrap_tables", "resampled_tables", "unit_types"]
 
@@ -149,7 +149,7 @@ def _draw_type_counts(types: UnitTypes | DenseUnits, n_boot: int, rng: np.random
     if use_multinomial(types.n_types, n):
         p = types.counts / n
         for b0 in range(0, n_boot, rows):
-            yield rng.multinomial(n, p, size=min(rows, n_boot - b0)).astype(float)
+            yield multinomial(rng, n, p, min(rows, n_boot - b0))
         return
     sizes = types.counts.astype(np.int64)
     identity = bool(np.all(sizes == 1))
