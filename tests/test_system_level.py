@@ -213,9 +213,9 @@ def test_system_id_from_conversations_tau2_and_older_stores(tmp_path):
     with Store(db) as s:
         s.ingest_conversations(str(tmp_path / "c.csv"), mapping={"agent": "system_id"})
         s.ingest_tau_bench(tmp_path / "tau2.json")
-        s.ingest_tau_bench(tmp_path / "tau.json", system="my-agent")
+        s.ingest_tau_bench(tmp_path / "tau.json", system="my-agent", domain="airline")
         got = dict(s.con.execute("SELECT conversation_id, system_id FROM conversations").fetchall())
-        assert got == {"c1": "bot-a", "c2": "bot-b", "tau2:s1": "gpt-4o", "tau:3:0": "my-agent"}
+        assert got == {"c1": "bot-a", "c2": "bot-b", "tau2:s1": "gpt-4o", "tau:airline_3:0": "my-agent"}
         # a store from before migration 005 kept the system in metadata.system_id: copied into the column
         s.con.execute("INSERT INTO conversations (conversation_id, metadata) VALUES ('old', '{\"system_id\": \"v1\"}')")
         s.con.execute(open(__import__("auditor.store.migrations", fromlist=["x"]).__path__[0]
