@@ -408,10 +408,10 @@ def test_many_unit_types_path_matches_the_multinomial_path(monkeypatch):
 def test_docstring_examples_run():
     import doctest
 
-    from auditor.stats import multirater
+    from auditor.stats import _coefficients, multirater
 
-    result = doctest.testmod(multirater, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted >= 4 and result.failed == 0
+    results = [doctest.testmod(m, optionflags=doctest.NORMALIZE_WHITESPACE) for m in (multirater, _coefficients)]
+    assert sum(r.attempted for r in results) >= 4 and sum(r.failed for r in results) == 0
 
 
 # --- degenerate input and validation -------------------------------------------------------------------------
