@@ -38,7 +38,7 @@ def test_paired_eval_ceiling_is_the_mean_over_human_pairs(tmp_path):
 
 
 def test_dense_sheets_and_pair_by_pair_give_the_same_paired_eval(tmp_path, monkeypatch):
-    from auditor.audit import _matched
+    from auditor.audit import _matched_eval as _matched
 
     path = _report_store.build_store(tmp_path / "r.duckdb")
     with Store(path, read_only=True) as s:
@@ -54,7 +54,7 @@ def test_dense_sheets_and_pair_by_pair_give_the_same_paired_eval(tmp_path, monke
 def test_dense_sheets_with_batches_samples_and_missing_answers(tmp_path, monkeypatch):
     # two human batches, humans rating a random subset, a judge with two samples, unanswered questions (NULL values)
     from auditor import load_rubric
-    from auditor.audit import _matched
+    from auditor.audit import _matched_eval as _matched
     from auditor.store import register_rubric
 
     rng = np.random.default_rng(11)
