@@ -35,6 +35,8 @@ class DimensionSignals:
     value: np.ndarray      # float64
     batch: np.ndarray      # int32 human batch code (-1 = none)
     memo: dict = field(default_factory=dict, repr=False, compare=False)   # per-unit scores computed from these
+    # what one audit reads once for all dimensions (rubric-level lookups); the audit loop shares one dict
+    shared: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 def raters(store: Store) -> dict[str, RaterInfo]:
@@ -73,22 +75,29 @@ def dimension_signals(store: Store, rubric: str, dimension: str) -> DimensionSig
                             np.asarray(d["value"], dtype=float), np.asarray(d["batch"], dtype=np.int32))
 
 
-def failed_units(store: Store, rubric: str, dimension: str) -> dict[int, np.ndarray]:
+def failed_units(store: Store, rubric: str, dimension: str, shared: dict | None = None) -> dict[int, np.ndarray]:
     """{rater index: conversation keys} where the rater's every signal on this dimension failed (an LLM verdict
-    that could not be parsed), so the rater has no score there."""
+    that could not be parsed), so the rater has no score there. One read per rubric, memoised in ``shared``."""
+    key = ("failed", rubric)
+    if shared is not None and key in shared:
+        return shared[key].get(dimension, {})
     q = """
     WITH r AS (SELECT rater_id, (row_number() OVER (ORDER BY rater_id) - 1)::INTEGER AS idx FROM raters)
-    SELECT r.idx, c.conv_key FROM signals s JOIN conversations c USING (conversation_id) JOIN r USING (rater_id)
-    WHERE s.rubric = ? AND s.dimension = ? AND s.status = 'failed' AND NOT EXISTS (
+    SELECT s.dimension, r.idx, c.conv_key FROM signals s JOIN conversations c USING (conversation_id)
+    JOIN r USING (rater_id)
+    WHERE s.rubric = ? AND s.status = 'failed' AND NOT EXISTS (
         SELECT 1 FROM signals o WHERE o.rubric = s.rubric AND o.dimension = s.dimension
         AND o.conversation_id = s.conversation_id AND o.rater_id = s.rater_id AND o.status = 'ok'
         AND o.value IS NOT NULL)
     GROUP BY ALL
     """
-    out: dict[int, list] = {}
-    for idx, conv in store.con.execute(q, [rubric, dimension]).fetchall():
-        out.setdefault(int(idx), []).append(conv)
-    return {k: np.asarray(sorted(v), dtype=np.int64) for k, v in out.items()}
+    found: dict[str, dict[int, list]] = {}
+    for d, idx, conv in store.con.execute(q, [rubric]).fetchall():
+        found.setdefault(d, {}).setdefault(int(idx), []).append(conv)
+    out = {d: {k: np.asarray(sorted(v), dtype=np.int64) for k, v in by.items()} for d, by in found.items()}
+    if shared is not None:
+        shared[key] = out
+    return out.get(dimension, {})
 
 
 def nonrandom_units(store: Store, rubric: str) -> dict[int, str]:
@@ -108,12 +117,12 @@ def nonrandom_units(store: Store, rubric: str) -> dict[int, str]:
 
 
 def selected_among(store: Store, sig: DimensionSignals, rubric: str, units: np.ndarray) -> tuple[int, list[str]]:
-    """How many of ``units`` carry human labels chosen by a non-random rule, and from which campaigns (memoised on
-    the dimension's signals)."""
+    """How many of ``units`` carry human labels chosen by a non-random rule, and from which campaigns (memoised for
+    the whole audit)."""
     key = ("nonrandom", rubric)
-    if key not in sig.memo:
-        sig.memo[key] = nonrandom_units(store, rubric)
-    chosen = sig.memo[key]
+    if key not in sig.shared:
+        sig.shared[key] = nonrandom_units(store, rubric)
+    chosen = sig.shared[key]
     if not chosen:
         return 0, []
     hit = [chosen[int(u)] for u in np.asarray(units) if int(u) in chosen]
@@ -124,10 +133,10 @@ def inclusion_probs(store: Store, sig: DimensionSignals, rubric: str) -> dict[in
     """Conversation key -> (inclusion probability, campaign(s), stratum) for conversations whose labels on ``rubric``
     come from probability campaigns (all / random / stratified) or from a signals file with an ``inclusion_prob``
     column (named ``file <source>``). Several designs on one conversation combine as independent draws:
-    1 - prod(1 - pi) (and have no single stratum). Memoised on the dimension's signals."""
+    1 - prod(1 - pi) (and have no single stratum). Memoised for the whole audit."""
     key = ("inclusion", rubric)
-    if key in sig.memo:
-        return sig.memo[key]
+    if key in sig.shared:
+        return sig.shared[key]
     rows = store.con.execute(
         "WITH d AS (SELECT i.conversation_id, i.inclusion_prob AS p, cp.campaign AS src, i.stratum "
         "FROM campaigns cp JOIN campaign_items i USING (campaign) "
@@ -139,7 +148,7 @@ def inclusion_probs(store: Store, sig: DimensionSignals, rubric: str) -> dict[in
         "CASE WHEN count(*) = 1 THEN any_value(d.src || ':' || coalesce(d.stratum, '')) END "
         "FROM d JOIN conversations c USING (conversation_id) GROUP BY 1", {"r": rubric}).fetchall()
     out = {int(k): (float(p), c, h) for k, p, c, h in rows}
-    sig.memo[key] = out
+    sig.shared[key] = out
     return out
 
 

@@ -245,6 +245,7 @@ class _Loop:
     opts: AuditOptions
     system_stats: list | None = None
     panels: dict = field(default_factory=dict)   # panel rater -> {"members": [...], "rule": ...}
+    shared: dict = field(default_factory=dict)   # rubric-level reads, done once for all dimensions
 
 
 @dataclass
@@ -292,10 +293,10 @@ def _concurrently(store: Store, tasks: list, threads: int | None = None) -> list
             c.con.close()
 
 
-def _with_failed(store, rows, inp, ref, rub_name, dim, idx, opts, paired_stats):
+def _with_failed(store, rows, inp, ref, rub_name, dim, idx, opts, paired_stats, shared=None):
     """Failed verdicts of this rater on conversations the reference rated: left out and counted in the note
     (``drop``), or counted as disagreements in exact agreement and kappa (``wrong``)."""
-    fu = _fetch.failed_units(store, rub_name, dim.name).get(idx)
+    fu = _fetch.failed_units(store, rub_name, dim.name, shared).get(idx)
     if fu is None:
         return rows
     wrong, n = [], int(np.setdiff1d(np.intersect1d(fu, ref[0]), inp.units).size)
@@ -328,6 +329,7 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
     sig = _fetch.dimension_signals(store, rub_name, dim.name)
     if sig.value.size == 0:
         return res
+    sig.shared = ctx.shared
     lo, hi = dim.value_range
     scale = (hi - lo) or 1.0
     humans = reference_scores(sig, ctx.human_idx, dim.level)
@@ -361,7 +363,7 @@ def _dimension(store, *, rubric, dim, ctx: _Loop) -> _DimResult:
         if paired_stats != []:
             rows = llm_vs_reference(inp, dim, n_boot=opts.n_boot, seed=opts.seed, ci_method=opts.ci_method,
                                     statistics=paired_stats)
-            rows = _with_failed(store, rows, inp, ref, rub_name, dim, idx, opts, paired_stats)
+            rows = _with_failed(store, rows, inp, ref, rub_name, dim, idx, opts, paired_stats, ctx.shared)
             if n_sel:
                 for r in rows:
                     r.note = f"{r.note}; {_fetch.selection_note(n_sel, chosen_by)}" if r.note else \

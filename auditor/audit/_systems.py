@@ -25,16 +25,16 @@ def wants_system_rows(statistics: list[str] | None) -> list[str] | None:
 
 
 def _systems(store, sig) -> tuple[dict[int, int], list[str]]:
-    """conv_key -> system code, and the system names (memoised on the dimension's signals)."""
-    if "systems" not in sig.memo:
+    """conv_key -> system code, and the system names (read once per audit)."""
+    if "systems" not in sig.shared:
         names = [r[0] for r in store.con.execute("SELECT DISTINCT system_id FROM conversations WHERE system_id IS "
                                                  "NOT NULL ORDER BY 1").fetchall()]
         d = store.con.execute("SELECT c.conv_key AS k, s.code AS code FROM conversations c JOIN (SELECT system_id, "
                               "(row_number() OVER (ORDER BY system_id) - 1)::BIGINT AS code FROM (SELECT DISTINCT "
                               "system_id FROM conversations WHERE system_id IS NOT NULL)) s USING (system_id) "
                               "ORDER BY c.conv_key").fetchnumpy() if names else {"k": [], "code": []}
-        sig.memo["systems"] = (np.asarray(d["k"], dtype=np.int64), np.asarray(d["code"], dtype=np.int64), names)
-    return sig.memo["systems"]
+        sig.shared["systems"] = (np.asarray(d["k"], dtype=np.int64), np.asarray(d["code"], dtype=np.int64), names)
+    return sig.shared["systems"]
 
 
 def _system_of(keys: np.ndarray, codes: np.ndarray, conv: np.ndarray) -> np.ndarray:

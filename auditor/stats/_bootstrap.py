@@ -144,7 +144,14 @@ def confidence_interval(samples: np.ndarray, value: np.ndarray, *, confidence: f
     hi = np.full(q, np.nan)
     n_invalid = np.isnan(samples).sum(axis=0)
     alpha = 1.0 - confidence
-    for j in range(q):
+    todo = range(q)
+    if method == "percentile" and samples.shape[0] >= 2:
+        # the columns without a NaN in one call (the same quantiles as column by column, with less overhead)
+        clean = (n_invalid == 0) & ~np.isnan(value)
+        if clean.any():
+            lo[clean], hi[clean] = np.quantile(samples[:, clean], [alpha / 2, 1 - alpha / 2], axis=0)
+            todo = np.flatnonzero(~clean)
+    for j in todo:
         s = samples[:, j]
         s = s[~np.isnan(s)]
         if s.size < 2 or np.isnan(value[j]):

@@ -9,7 +9,18 @@ against ``scipy.stats`` on a grid including the edge cases).
 from __future__ import annotations
 
 import numpy as np
-from scipy import special as _sc
+
+
+class _Special:
+    """``scipy.special``, imported on first use (~0.1 s, which a small audit that needs no distribution skips)."""
+
+    def __getattr__(self, name):
+        from scipy import special
+
+        return getattr(special, name)
+
+
+_sc = _Special()
 
 __all__ = ["norm_ppf", "norm_cdf", "norm_sf", "t_cdf", "t_sf", "t_ppf", "f_ppf", "f_sf"]
 

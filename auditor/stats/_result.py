@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 __all__ = ["StatRow"]
 
@@ -23,4 +23,6 @@ class StatRow:
     note: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # the fields are scalars: a plain dict, not dataclasses.asdict's recursive deep copy (a tenth of a small audit)
+        return {"statistic": self.statistic, "value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high,
+                "n": self.n, "note": self.note}
