@@ -23,9 +23,10 @@ import dataclasses
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -67,14 +68,27 @@ class PlannedItem:
 
 @dataclasses.dataclass
 class Plan:
-    """What a run will do: ``items`` to request; ``n_planned`` = selected items, ``n_cached`` already stored."""
+    """What a run will do. ``items`` yields the ``n_todo`` items to request in order, reading their conversations
+    page by page (at most ``PAGE_ITEMS`` items' messages in memory); ``n_planned`` = selected items, ``n_cached``
+    already stored. Iterate ``items`` once; :meth:`close` releases its read cursor (also done when it is exhausted).
+    """
 
-    items: list[PlannedItem]
+    items: Iterator[PlannedItem]
     n_conversations: int
     n_planned: int
     n_cached: int
     n_retrying: int
     n_without_messages: int
+    n_todo: int = 0
+
+    def close(self) -> None:
+        close = getattr(self.items, "close", None)
+        if close is not None:
+            close()
+
+
+# items per page read while a run streams its plan: the messages of this many items are in memory at once
+PAGE_ITEMS = 512
 
 
 def save_judge(store: Store, judge: "Judge") -> None:
@@ -121,7 +135,11 @@ def check_where(where: str | None) -> str:
 def plan_items(store: Store, judge: "Judge", *, samples: int, where: str | None = None,
                limit: int | None = None) -> Plan:
     """Select conversations (with messages, matching ``where``, first ``limit`` in load order), cross them with
-    sample indices ``0..samples-1``, and leave out every item already stored as answers for this judge."""
+    sample indices ``0..samples-1``, and leave out every item already stored as answers for this judge.
+
+    Only the items' keys are read here (13 bytes an item); their messages are read a page at a time as ``items`` is
+    iterated, through a cursor of its own (the run's writer uses the store's connection on its thread meanwhile).
+    """
     cond = check_where(where)
     if limit is not None and limit < 0:
         raise AuditorError(f"--limit {limit}: must be >= 0")
@@ -130,34 +148,48 @@ def plan_items(store: Store, judge: "Judge", *, samples: int, where: str | None 
     params: list[Any] = [limit] if limit is not None else []
     try:
         n_nomsg = con.execute(f"SELECT count(*) FROM conversations WHERE messages IS NULL AND {cond}").fetchall()[0][0]
-        rows = con.execute(
-            f"WITH sel AS (SELECT conversation_id, conv_key FROM conversations WHERE messages IS NOT NULL AND {cond} "
-            f"ORDER BY conv_key {lim}), "
+        sel = (f"SELECT conversation_id, conv_key FROM conversations WHERE messages IS NOT NULL AND {cond} "
+               f"ORDER BY conv_key {lim}")
+        n_conv = con.execute(f"SELECT count(*) FROM ({sel})", params).fetchall()[0][0]
+        todo = con.execute(
+            f"WITH sel AS ({sel}), "
             "smp AS (SELECT range::INTEGER AS sample FROM range(?)), "
             "st AS (SELECT conversation_id, sample, bool_and(status <> 'failed') AS answered FROM signals "
             "WHERE rater_id = ? GROUP BY conversation_id, sample) "
-            "SELECT sel.conversation_id, smp.sample, st.answered, c.task_id, c.user_kind, c.reward, c.n_turns, "
-            "CASE WHEN st.answered IS NOT TRUE THEN c.messages::VARCHAR END, "
-            "CASE WHEN st.answered IS NOT TRUE THEN c.metadata::VARCHAR END "
-            "FROM sel CROSS JOIN smp JOIN conversations c ON c.conversation_id = sel.conversation_id "
-            "LEFT JOIN st ON st.conversation_id = sel.conversation_id AND st.sample = smp.sample "
-            "ORDER BY sel.conv_key, smp.sample", params + [samples, judge.rater_id]).fetchall()
+            "SELECT sel.conv_key AS k, smp.sample AS s, coalesce(NOT st.answered, FALSE) AS retry "
+            "FROM sel CROSS JOIN smp LEFT JOIN st ON st.conversation_id = sel.conversation_id "
+            "AND st.sample = smp.sample WHERE st.answered IS NOT TRUE ORDER BY sel.conv_key, smp.sample",
+            params + [samples, judge.rater_id]).fetchnumpy()
     except duckdb.Error as e:
         raise AuditorError(f"--where {where!r}: {str(e).splitlines()[0]}. Fix: use columns of the conversations "
                            f"table ({CONVERSATION_COLUMNS}).") from None
-    items, cached, retrying, convs = [], 0, 0, set()
-    for cid, sample, answered, task, ukind, reward, n_turns, msgs, meta in rows:
-        convs.add(cid)
-        if answered:
-            cached += 1
-            continue
-        failed_before = answered is False
-        retrying += failed_before
-        items.append(PlannedItem({"id": cid, "task_id": task, "user_kind": ukind, "reward": reward,
-                                  "n_turns": n_turns, "messages": msgs, "metadata": meta}, int(sample),
-                                 failed_before))
-    return Plan(items=items, n_conversations=len(convs), n_planned=len(rows), n_cached=cached, n_retrying=retrying,
-                n_without_messages=n_nomsg)
+    keys = np.asarray(todo["k"], dtype=np.int64)
+    smp = np.asarray(todo["s"], dtype=np.int32)
+    retry = np.asarray(todo["retry"], dtype=bool)
+    n_planned = int(n_conv) * max(int(samples), 0)
+    return Plan(items=_stream_items(con.cursor(), keys, smp, retry) if keys.size else iter(()),
+                n_conversations=int(n_conv), n_planned=n_planned, n_cached=n_planned - int(keys.size),
+                n_retrying=int(retry.sum()), n_without_messages=n_nomsg, n_todo=int(keys.size))
+
+
+_PAGE_SQL = ("SELECT conv_key, conversation_id, task_id, user_kind, reward, n_turns, messages::VARCHAR, "
+             "metadata::VARCHAR FROM conversations WHERE conv_key BETWEEN ? AND ? AND list_contains(?, conv_key)")
+
+
+def _stream_items(cur, keys: np.ndarray, samples: np.ndarray, retry: np.ndarray) -> Iterator[PlannedItem]:
+    """The planned items in order, their conversations read ``PAGE_ITEMS`` items at a time through ``cur``
+    (a range on ``conv_key`` lets DuckDB skip the rest of the table)."""
+    try:
+        for i in range(0, keys.size, PAGE_ITEMS):
+            k, s, r = keys[i:i + PAGE_ITEMS], samples[i:i + PAGE_ITEMS], retry[i:i + PAGE_ITEMS]
+            uk = np.unique(k)
+            rows = {row[0]: row for row in cur.execute(_PAGE_SQL, [int(uk[0]), int(uk[-1]), uk.tolist()]).fetchall()}
+            for key, sample, failed_before in zip(k.tolist(), s.tolist(), r.tolist()):
+                _, cid, task, ukind, reward, n_turns, msgs, meta = rows[key]
+                yield PlannedItem({"id": cid, "task_id": task, "user_kind": ukind, "reward": reward,
+                                   "n_turns": n_turns, "messages": msgs, "metadata": meta}, sample, failed_before)
+    finally:
+        cur.close()
 
 
 def _new_run_id() -> str:

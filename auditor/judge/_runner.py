@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import os
 import queue
 import threading
@@ -186,7 +187,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
                           progress: Callable[[Progress], None] | None = None, backoff_base_s: float = 0.5,
                           client: Any = None) -> RunResult:
     """Async form of :func:`run_judge` (for callers that already run an event loop)."""
-    from ._records import finish_run, plan_items, save_judge, start_run
+    from ._records import plan_items
 
     t0 = time.monotonic()
     k = concurrency or judge.config.concurrency
@@ -196,23 +197,35 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
     plan = plan_items(store, judge, samples=judge.config.samples, where=where, limit=limit)
     if plan.n_planned == 0:
         raise AuditorError(_nothing_to_judge(where, limit, plan.n_without_messages))
+    try:
+        return await _run_plan(store, judge, plan, k, t0, where=where, limit=limit, env=env, progress=progress,
+                               backoff_base_s=backoff_base_s, client=client)
+    finally:
+        plan.close()
+
+
+async def _run_plan(store, judge: Judge, plan, k: int, t0: float, *, where, limit, env, progress, backoff_base_s,
+                    client) -> RunResult:
+    from ._records import finish_run, save_judge, start_run
+
     renderer = PromptRenderer(judge.prompt_text, judge.rubric, judge.role, judge.prompt_path)
     first_messages = None
-    if plan.items:       # a template that fails for the first conversation fails for all: say so before any request
-        first = plan.items[0]
+    pending_items = iter(plan.items)
+    first = next(pending_items, None)
+    if first is not None:  # a template that fails for the first conversation fails for all: say so before any request
         first_messages = renderer.render(first.conversation, first.sample)
-    api_key = judge.api_key(env) if plan.items and client is None else None     # an unset key: nothing written
+    api_key = judge.api_key(env) if plan.n_todo and client is None else None     # an unset key: nothing written
     save_judge(store, judge)
     run_id = start_run(store, judge, plan, metadata={"where": where, "limit": limit, "concurrency": k})
     result = RunResult(run_id, judge.rater_id, judge.config_hash, "finished", plan.n_planned, plan.n_cached, 0, 0,
                        0, 0, judge.cost_usd(0, 0), 0.0, plan.n_without_messages)
-    if not plan.items:
+    if plan.n_todo == 0:
         result.wall_s = time.monotonic() - t0
         finish_run(store, run_id, "finished", counters={"n_done": 0, "n_failed": 0, "tokens_in": 0, "tokens_out": 0,
                                                         "cost_usd": result.cost_usd, "wall_s": result.wall_s})
         return result
 
-    snap = Progress(plan.n_planned, plan.n_cached, len(plan.items), cost_usd=judge.cost_usd(0, 0))
+    snap = Progress(plan.n_planned, plan.n_cached, plan.n_todo, cost_usd=judge.cost_usd(0, 0))
     redact = make_redactor(api_key, judge.base_url)
     own_client = client is None
     if own_client:
@@ -226,7 +239,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
     caller = ItemCaller(judge, client, backoff_base_s=backoff_base_s, redact=redact, notify=notify)
     caller.request_kwargs(first_messages)           # instructor's imports and request template, before the clock
     writer = _Writer(store, judge, run_id, t0, redact=redact)
-    items = iter(plan.items)
+    items = itertools.chain([first], pending_items)
     conn_fail_streak = 0
     conn_fails = {"n": 0}
     first_failure: list[str] = []
@@ -272,7 +285,7 @@ async def run_judge_async(store, judge: Judge, *, where: str | None = None, limi
             report()
 
     report()
-    tasks = [asyncio.ensure_future(worker()) for _ in range(min(k, len(plan.items)))]
+    tasks = [asyncio.ensure_future(worker()) for _ in range(min(k, plan.n_todo))]
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for t in pending:
