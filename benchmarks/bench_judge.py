@@ -65,11 +65,11 @@ def requests_for(judge, db: Path, n: int) -> list[dict]:
     from auditor.judge._prompt import PromptRenderer
     from auditor.judge._records import plan_items
 
-    with Store(db) as s:
-        plan = plan_items(s, judge, samples=1, limit=n)
     renderer = PromptRenderer(judge.prompt_text, judge.rubric, judge.role)
     caller = ItemCaller(judge, client=None)
-    return [caller.request_kwargs(renderer.render(it.conversation, it.sample))[1] for it in plan.items]
+    with Store(db) as s:            # a plan reads its items from the store as they are consumed
+        plan = plan_items(s, judge, samples=1, limit=n)
+        return [caller.request_kwargs(renderer.render(it.conversation, it.sample))[1] for it in plan.items]
 
 
 async def raw_rate(url: str, reqs: list[dict], concurrency: int) -> tuple[float, float]:

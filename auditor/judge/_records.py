@@ -70,7 +70,8 @@ class PlannedItem:
 class Plan:
     """What a run will do. ``items`` yields the ``n_todo`` items to request in order, reading their conversations
     page by page (at most ``PAGE_ITEMS`` items' messages in memory); ``n_planned`` = selected items, ``n_cached``
-    already stored. Iterate ``items`` once; :meth:`close` releases its read cursor (also done when it is exhausted).
+    already stored. Iterate ``items`` once, while the store is open; :meth:`close` releases its read cursor (also
+    done when it is exhausted).
     """
 
     items: Iterator[PlannedItem]
