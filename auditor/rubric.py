@@ -117,8 +117,9 @@ class Rubric(BaseModel):
     def dimension_names(self) -> list[str]:
         return [d.name for d in self.dimensions]
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
+        # computed once per (frozen) rubric: a judge run asks for it per item
         return hashlib.sha256(json.dumps(self.model_dump(), sort_keys=True).encode()).hexdigest()[:16]
 
 
