@@ -43,7 +43,9 @@ def full_audit(store: str, n_boot: int, threads: int | None = None) -> dict:
         "ru = resource.getrusage(resource.RUSAGE_SELF)\n"
         "print(json.dumps({'exit': r.exit_code, 'wall_s': wall, 'rows': len(rows), "
         "'cpu_s': ru.ru_utime + ru.ru_stime, "
-        "'peak_rss_gb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, "
+        # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's (this process may have built the store)
+        "'peak_rss_gb': next(int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM:')) "
+        "/ 1024**2, "
         "'err': r.output[-2000:] if r.exit_code else ''}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
