@@ -7,6 +7,12 @@ with instructor's own correction messages (``handle_reask_kwargs``). We drive th
 schema on every call (about 3 ms of CPU, which caps a run near 100 requests/s), we need the raw text and the
 reason of a reply that stays invalid, and transport retries must honour ``Retry-After`` across all workers.
 
+The prepared body (plain JSON: messages, model, sampling, tools / response_format) is posted with
+``client.post("/chat/completions", cast_to=ChatCompletion)``: the request ``chat.completions.create`` makes after
+walking every parameter through the SDK's typed transform (a fifth to a third of a request's client CPU here, for a
+body that is already JSON). ``tests/test_judge_request_body.py`` checks the endpoint receives the same bodies and
+headers either way.
+
 Outcomes: ``ok`` (rows per dimension), ``failed`` (raw text and reason: invalid after the re-asks, truncated,
 transport errors or timeouts after the retries, a 4xx refusal; not retried: a reply over ``max_reply_bytes`` or a
 200 reply that is no chat completion, such as an HTML page, both with their first bytes kept as the raw reply), or
@@ -96,6 +102,12 @@ def backoff_delay(attempt: int, *, base: float, cap: float = 30.0, retry_after: 
     if retry_after is not None:
         delay = max(delay, retry_after * (1 + 0.1 * rng.random()))
     return delay
+
+
+def _completion_type() -> Any:
+    from openai.types.chat import ChatCompletion
+
+    return ChatCompletion
 
 
 def _short(e: BaseException, limit: int = 600) -> str:
@@ -265,8 +277,9 @@ class ItemCaller:
             t_req = time.monotonic()
             try:
                 async with asyncio.timeout(timeout):
-                    completion = await self.client.chat.completions.create(
-                        **kwargs, extra_headers={"X-Auditor-Item": header})
+                    completion = await self.client.post(
+                        "/chat/completions", cast_to=_completion_type(), body=kwargs,
+                        options={"headers": {"X-Auditor-Item": header}, "security": {"bearer_auth": True}})
             except TimeoutError:
                 transient = f"timeout: no reply within timeout_s={timeout:g} s"
             except ReplyTooLarge as e:               # read outside the SDK's request wrapper (not seen so far)
