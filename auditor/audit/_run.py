@@ -185,7 +185,32 @@ def audit(store: Store, options: AuditOptions | None = None, **kw) -> pd.DataFra
         for rows in _concurrently(store, tasks, opts.threads):
             out += rows
     df = pd.DataFrame(out, columns=ROW_COLUMNS)
+    _flag_in_sample(store, df)
     return df
+
+
+IN_SAMPLE_NOTE = ("IN-SAMPLE CALIBRATION: {n} of this rater's {dim} values come from a model fitted on those "
+                  "conversations' own human answers (calibrate apply --include-training), so this agreement is "
+                  "optimistic. Fix: rerun `auditor calibrate` (cross-fitted) for an honest audit. ")
+
+
+def _flag_in_sample(store: Store, df: pd.DataFrame) -> None:
+    """Prefix the note of every row of a calibrated rater whose values are partly in-sample fits (the rater's
+    provenance counts them): such agreement flatters the calibration."""
+    rows = store.con.execute(
+        "SELECT rater_id, metadata::VARCHAR FROM raters WHERE json_exists(metadata, '$.calibration')").fetchall()
+    if not rows or df.empty:
+        return
+    import json
+
+    for rater, meta in rows:
+        for key, prov in (json.loads(meta).get("calibration") or {}).items():
+            n = int(prov.get("in_sample_conversations") or 0)
+            if not n:
+                continue
+            rubric, _, dim = key.partition("/")
+            hit = (df["rater"] == rater) & (df["rubric"] == rubric) & df["dimension"].isin([dim, "all"])
+            df.loc[hit, "note"] = IN_SAMPLE_NOTE.format(n=n, dim=dim) + df.loc[hit, "note"].astype(str)
 
 
 def _pooled_rows(store, *, pooled, rub_name, ref_name, opts) -> list[dict]:

@@ -61,7 +61,7 @@ def _register_optional() -> None:
     """Command groups that live in their own modules (each registers itself when importable)."""
     import importlib
 
-    for mod in ("audit", "judge", "report", "annotate", "panel", "plan"):
+    for mod in ("audit", "judge", "report", "annotate", "panel", "plan", "calibrate"):
         try:
             m = importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as e:
