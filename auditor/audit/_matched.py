@@ -241,6 +241,18 @@ def overall_rows(store, rubric, design_of: dict[str, str], raters, ref_idx, huma
         if ceiling:
             out += _as_dicts(_keep_wanted(_outcome_ceiling(convs, rated, human_names, difficulty, diff_note, opts),
                                           opts), rater="human_loo", design="matched", level="binary", **base)
+    from ._usi import usi_rows_for, wants_usi
+
+    if matched and wants_usi(opts):
+
+        convs, rated = _outcomes(store, rubric.name)
+        difficulty, diff_note = _difficulty(store, convs, rated, raters, opts)
+        ans = _answers(store, rubric, dims) if dims else None
+        for name in matched:
+            rows = usi_rows_for(store, rubric, name, ref_names, raters, opts, convs, rated, difficulty, diff_note,
+                                ans, dims)
+            out += _as_dicts(rows, rater=name, design="matched", level="interval", **base)
     if ceiling and matched:
         out += _dimension_ceilings(store, rubric, dims, human_idx, opts)
     return out
+

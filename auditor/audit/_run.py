@@ -63,7 +63,7 @@ def _subset(statistics: list[str] | None, kind: str) -> list[str] | None:
 
 
 GAP_STATISTICS = ["eval_score", "eval_score_batch_std", "outcome_ece", "outcome_ece_batch_std", "success_rate_gap",
-                  "success_rate_gap_batch_std"]
+                  "success_rate_gap_batch_std", "usi", "usi_d1_conv", "usi_d2_info", "usi_d3_clarif", "usi_d4_react"]
 ICC_FORMS = ["icc1", "icc1k", "icc2", "icc2k", "icc3", "icc3k"]
 
 
@@ -98,7 +98,7 @@ def check_statistic_names(names) -> None:
     import difflib
 
     known = known_statistics()
-    prefixed = ("human_mean_at_llm", "system_human_mean", "system_llm_mean", "panel_error_correlation")
+    prefixed = ("human_mean_at_llm", "system_human_mean", "system_llm_mean", "panel_error_correlation", "usi_feature")
     unknown = [s for s in names if s not in known and s.split("=", 1)[0] not in prefixed]
     if unknown:
         close = difflib.get_close_matches(unknown[0], known, n=3)
