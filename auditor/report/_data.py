@@ -27,7 +27,7 @@ LLM_COLORS = ["#d9622b", "#8e44ad", "#c0396b", "#2e8b57", "#b8860b", "#6b7b8c", 
 # the evaluative-gap, calibration, alt-test, corrected-estimate, stability and confound measures (issue "gap")
 GAP_PREFIXES = ("eval_score", "outcome_ece", "success_rate_gap", "ece", "brier", "human_mean_at_llm", "alt_test",
                 "naive_llm_mean", "ppi_mean", "rogan_gladen", "test_retest", "flip_rate", "position_consistency",
-                "confound_slope", "panel_")
+                "confound_slope", "panel_", "usi")
 
 
 _EMPTY = {"value": None, "ci_low": None, "ci_high": None, "n": None, "note": None}

@@ -40,6 +40,10 @@ def _dice(h: np.ndarray, m: np.ndarray) -> np.ndarray:
         return np.where(s > 0, 2.0 * np.minimum(h, m) / s, 1.0)
 
 
+def _g(v: float) -> str:
+    return "n/a" if np.isnan(v) else f"{v:.3g}"
+
+
 def usi_rows(model_feats: np.ndarray, human_feats: np.ndarray, sim_success: np.ndarray, human_success: np.ndarray,
              bins: np.ndarray, eval_scores: np.ndarray | None, *, n_bins: int = 5, n_boot: int = 1000, seed=0,
              ci_method: str = "percentile", confidence: float = 0.95, features: bool = True) -> list[StatRow]:
@@ -73,7 +77,8 @@ def usi_rows(model_feats: np.ndarray, human_feats: np.ndarray, sim_success: np.n
     C = np.hstack(parts)
     sizes = np.cumsum([p.shape[1] for p in parts])[:-1]
 
-    def finalize(sums):
+    def pooled(sums):
+        """(m, B, F) pooled simulator and human feature rows per batch."""
         m = sums.shape[0]
         blocks = np.split(sums, sizes, axis=1)
         mf, mn = blocks[0].reshape(m, R, B, F), blocks[1].reshape(m, R, B)
@@ -82,7 +87,12 @@ def usi_rows(model_feats: np.ndarray, human_feats: np.ndarray, sim_success: np.n
             run_rows = mf / mn[..., None]                                   # (m, R, B, F)
             cnt = (mn > 0).sum(axis=1)                                      # runs per batch
             model_row = np.where(mn[..., None] > 0, run_rows, 0.0).sum(axis=1) / cnt[..., None]      # (m, B, F)
-            human_row = hf / hn[..., None]
+            return model_row, hf / hn[..., None], blocks
+
+    def finalize(sums):
+        m = sums.shape[0]
+        model_row, human_row, blocks = pooled(sums)
+        with np.errstate(invalid="ignore", divide="ignore"):
             sim = _dice(human_row, model_row)                               # (m, B, F)
             sim[np.isnan(model_row) | np.isnan(human_row)] = np.nan
             dims = np.stack([sim[..., cols].mean(axis=-1) * 100 for cols in _DIM_COLS], axis=-1)   # (m, B, 4)
@@ -104,6 +114,10 @@ def usi_rows(model_feats: np.ndarray, human_feats: np.ndarray, sim_success: np.n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)        # nanmean of an all-NaN slice: NaN, said in the note
         res = _boot(C, finalize, n_boot, seed, ci_method, confidence)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        m_row, h_row, _ = pooled(C.sum(axis=0)[None, :])
+        m_mean, h_mean = np.nanmean(m_row[0], axis=0), np.nanmean(h_row[0], axis=0)      # (F,) over batches
     n_tasks = int(both.any(axis=(1, 2)).sum())
     eval_txt = "Eval averaged over batches" if eval_scores is not None else "no Eval (no survey answers): mean of 5"
     base = (f"interval (0-100); {n_tasks} tasks shared with a human batch, {R} run(s), {B} batch(es); "
@@ -115,8 +129,9 @@ def usi_rows(model_feats: np.ndarray, human_feats: np.ndarray, sim_success: np.n
     names = list(USI_STATISTICS)
     if features:
         names += [FEATURE_PREFIX + f for f in _DIM_FEATURES]
-        notes += [f"Dice-Sorensen similarity x 100 of the feature {f} (simulator's pooled mean vs each human "
-                  f"batch's, mean over batches; 100 = same mean); {base}" for f in _DIM_FEATURES]
+        notes += [f"Dice-Sorensen similarity x 100 of the feature {f}: simulator "
+                  f"{_g(m_mean[FEATURES.index(f)])} vs humans {_g(h_mean[FEATURES.index(f)])} (pooled means, averaged "
+                  f"over batches; 100 = same mean); {base}" for f in _DIM_FEATURES]
     rows = []
     for k, (name, note) in enumerate(zip(names, notes)):
         v = float(res.value[k])
