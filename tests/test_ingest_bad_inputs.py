@@ -25,6 +25,11 @@ from auditor.cli import app
 runner = CliRunner()
 
 
+# cases whose point is size and that take over 10 s each: in the slow run (`pytest -m slow`, which CI also runs)
+SLOW_CASES = {"probability_column_name_1mb"}
+CASE_PARAMS = [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.id in SLOW_CASES else []) for c in CASES]
+
+
 @pytest.fixture(scope="session")
 def base_db(tmp_path_factory) -> Path:
     return build_base_store(tmp_path_factory.mktemp("base"))
@@ -105,7 +110,7 @@ def test_corpus_is_large_and_distinct():
     assert {c.command for c in CASES} == {"signals", "conversations", "tau-bench"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", CASE_PARAMS)
 def test_bad_input_api(case: Bad, api_store, base_snapshot, tmp_path):
     path = make_input(case, tmp_path)
     with pytest.raises(IngestError) as info:
@@ -134,7 +139,7 @@ def test_api_store_file_unchanged_after_every_case(api_store, base_db, base_snap
     assert stored(Path(api_store.path)) == base_snapshot
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", CASE_PARAMS)
 def test_bad_input_cli(case: Bad, cli_db, base_db, base_snapshot, tmp_path):
     path = make_input(case, tmp_path / "in")
     res = runner.invoke(app, cli_args(cli_db, case, path))

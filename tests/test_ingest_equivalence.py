@@ -17,6 +17,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from _pandas_signals import load_with_reference
 from auditor import Store
@@ -145,6 +146,7 @@ def test_wide_and_probabilities(tmp_path):
         check_same(sub, [(str(tmp_path / name), kw)], n_min=3)
 
 
+@pytest.mark.slow
 def test_one_million_rows(tmp_path):
     """A 1M-row long file with labels, values, not-answered codes, confidences and tasks."""
     n = 1_000_000

@@ -13,7 +13,8 @@ import time
 import httpx
 import pytest
 
-from _campaigns import Server, answers_for, check_acked_stored, copy_of, judges_store, run_cli, run_load
+from _campaigns import (Server, answers_for, check_acked_stored, copy_of, free_port, judges_store, run_cli,
+                        run_load)
 from auditor import Store
 from auditor.campaign import create_campaign
 
@@ -31,6 +32,7 @@ def _campaign(base_db, tmp_path, n_annotators=50, overlap=9, name="load"):
     return db, made
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_annotators_every_acknowledged_answer_stored_once(base_db, tmp_path):
     db, made = _campaign(base_db, tmp_path)
     with Server(db) as srv:
@@ -140,5 +142,5 @@ def test_serve_on_a_busy_port_or_a_held_store_says_so_in_one_line(base_db, tmp_p
     with Server(db) as srv:
         r = run_cli(db, "serve", "--port", str(srv.port))
         assert r.returncode == 1 and "cannot listen on 127.0.0.1" in r.stderr and "Fix:" in r.stderr
-        r = run_cli(db, "--wait", "0.5", "serve", "--port", str(srv.port + 1 if srv.port < 65535 else 1024))
+        r = run_cli(db, "--wait", "0.5", "serve", "--port", str(free_port()))     # a free port, the store held
         assert r.returncode == 1 and f"process {srv.proc.pid}" in r.stderr and "Traceback" not in r.stderr
