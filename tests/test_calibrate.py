@@ -235,3 +235,15 @@ def test_too_few_labelled_conversations_is_one_clear_error(tmp_path):
     store, _, _ = _distorted_store(tmp_path / "s.duckdb", n=6)
     with store, pytest.raises(AuditorError, match="only 6 conversations .* 5 folds need at least 10"):
         calibrate(store, CalibrateOptions(rater="judge", targets=["score"]))
+
+
+def test_a_simulator_without_shared_conversations_gets_one_clear_error(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "tau_usi"
+    with Store(tmp_path / "tau.duckdb") as store:
+        store.ingest_tau_usi(example / "human_annotations_synthetic.json", kind="human")
+        store.ingest_tau_usi(example / "sim-synthetic.json", kind="simulator")
+        with pytest.raises(AuditorError, match=r"^'sim-synthetic' and the humans share no conversation on rubric "
+                                               r"'tau_usi'.*Fix:"):
+            calibrate(store, CalibrateOptions(rater="sim-synthetic"))

@@ -167,6 +167,11 @@ def calibrate(store, opts: CalibrateOptions) -> CalibrationResult:
                                 "training_conversations": sorted(convs[np.unique(t.conv)].tolist()),
                                 "out_of_fold": res.targets[-1]["calibrated"]}
     if not res.targets:
+        if all("no conversation has both" in n for n in res.notes):
+            raise AuditorError(f"{opts.rater!r} and the humans share no conversation on rubric {rub_name!r}: "
+                               "calibration needs people and the judge on the same conversations (a simulator "
+                               "in the matched design answers about its own). Fix: collect human ratings on the "
+                               "judge's conversations (auditor annotate create ...), or ingest them.")
         raise AuditorError(f"nothing to calibrate: {'; '.join(res.notes)}. Fix: collect human ratings on the "
                            "judge's conversations (auditor annotate ...), or ingest them.")
     if opts.fit_all:
