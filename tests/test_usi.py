@@ -44,14 +44,30 @@ def _dice(h, m):
     return out
 
 
-def _hand_d_scores():
-    """D1-D4 by the released scorer's recipe, written out on the raw JSON (no store, no auditor aggregation)."""
+def _batches():
     human = json.loads((EXAMPLE / "human_annotations_synthetic.json").read_text())
     batches = [{}, {}, {}]
     for k, v in human.items():
         b = 1 if k.endswith("_ann2") else 2 if k.endswith("_ann3") else 0
         if v.get("keep", True):
             batches[b][re.sub(r"_ann[23]$", "", k)] = v
+    return batches
+
+
+def _hand_ceiling():
+    """The scorer's "Human (inter-ann.)" D1-D4: each pair of batches on the tasks both kept, mean over pairs."""
+    batches, per_pair = _batches(), []
+    for i in range(3):
+        for j in range(i + 1, 3):
+            both = sorted(set(batches[i]) & set(batches[j]))
+            per_pair.append(_dice(_row([batches[j][t]["conversation"] for t in both]),
+                                  _row([batches[i][t]["conversation"] for t in both])))
+    return {d: float(np.mean([p[d] for p in per_pair])) for d in DIMENSIONS}
+
+
+def _hand_d_scores():
+    """D1-D4 by the released scorer's recipe, written out on the raw JSON (no store, no auditor aggregation)."""
+    batches = _batches()
     runs: dict = {}
     for r in json.loads((EXAMPLE / "sim-synthetic.json").read_text())["results"]:
         base, run = r["instance_id"].rsplit("_", 1)
@@ -93,6 +109,21 @@ def test_usi_rows_match_the_scorers_recipe(tau_store):
     r = rows.set_index("statistic").loc["usi"]
     assert r["ci_low"] < r["value"] < r["ci_high"] and r["level"] == "interval" and r["n"] == 6
     assert "all parts resampled together" in r["note"]
+
+
+def test_the_human_ceiling_compares_pairs_of_batches(tau_store):
+    with Store(tau_store, read_only=True) as s:
+        rows = audit(s, design="matched", n_boot=100, statistics=["usi", "usi_d1_conv", "usi_d2_info",
+                                                                    "usi_d3_clarif", "usi_d4_react", "eval_score",
+                                                                    "outcome_ece"])
+    ceil = rows[rows["rater"] == "human_loo"].set_index("statistic")["value"]
+    hand = _hand_ceiling()
+    for d, v in hand.items():
+        assert ceil[d] == pytest.approx(v, abs=1e-9), d
+    assert ceil["usi"] == pytest.approx((sum(hand.values()) + ceil["eval_score"] + (1 - ceil["outcome_ece"]) * 100)
+                                        / 6, abs=1e-9)
+    sim = rows[rows["rater"] != "human_loo"].set_index("statistic")["value"]
+    assert ceil["usi"] > sim["usi"]          # the synthetic "easy mode" simulator is less human-like than people
 
 
 def test_feature_rows_say_which_behaviour_differs(tau_store):

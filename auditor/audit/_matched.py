@@ -252,6 +252,11 @@ def overall_rows(store, rubric, design_of: dict[str, str], raters, ref_idx, huma
             rows = usi_rows_for(store, rubric, name, ref_names, raters, opts, convs, rated, difficulty, diff_note,
                                 ans, dims)
             out += _as_dicts(rows, rater=name, design="matched", level="interval", **base)
+        if ceiling:
+            from ._usi import usi_ceiling_rows
+
+            out += _as_dicts(usi_ceiling_rows(store, human_names, opts, convs, rated, difficulty, diff_note, ans,
+                                              dims), rater="human_loo", design="matched", level="interval", **base)
     if ceiling and matched:
         out += _dimension_ceilings(store, rubric, dims, human_idx, opts)
     return out

@@ -193,11 +193,13 @@ def _eval_paired(ans, name, ref_names, dims, rubric, opts, store, raters) -> lis
     return [StatRow(r.statistic, r.value, r.ci_low, r.ci_high, r.n, prefix + r.note) for r in rows]
 
 
-def _eval_ceiling_matched(ans, human_names, dims, rubric, opts, raters) -> list[StatRow]:
+def ceiling_matrix(ans, human_names, dims, raters) -> tuple[pd.DataFrame, list[str]] | None:
+    """(tasks x batch pairs) per-task Eval of one human batch against another, and the pairs' labels; None with
+    fewer than two batches."""
     hum = _sel(ans, np.isin(ans["rater"], [raters[n].index for n in human_names]) & (ans["task"] >= 0))
     batches = sorted(_unique(hum["batch"]).tolist())
     if len(batches) < 2:
-        return []
+        return None
     nominal = [i for i, d in enumerate(dims) if d.level == "nominal"]
     cols, labels = {}, []
     for i, bi in enumerate(batches):
@@ -205,7 +207,14 @@ def _eval_ceiling_matched(ans, human_names, dims, rubric, opts, raters) -> list[
             cols[(bi, bj)] = _series(_unit_scores(_sel(hum, hum["batch"] == bi), _sel(hum, hum["batch"] == bj),
                                                   "task", "task", nominal=nominal))
             labels.append(f"{_batch_label(int(bi))} vs {_batch_label(int(bj))}")
-    M = pd.DataFrame(cols)
+    return pd.DataFrame(cols), labels
+
+
+def _eval_ceiling_matched(ans, human_names, dims, rubric, opts, raters) -> list[StatRow]:
+    got = ceiling_matrix(ans, human_names, dims, raters)
+    if got is None:
+        return []
+    M, labels = got
     rows = gap.eval_score(M.to_numpy(dtype=float), groups=labels, unit="task", **_boot_kw(opts))
     prefix = (f"human ceiling, matched: one human batch's answers against another's on the same task (different "
               f"users and conversations), mean +- std over pairs of batches; {_EVAL_DEF}; "

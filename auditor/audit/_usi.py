@@ -12,11 +12,12 @@ from ..stats import gap
 from ..stats._arrays import unique as _unique
 from ..stats.usi import FEATURE_PREFIX, USI_STATISTICS, usi_rows
 from ..stats.usi_behaviour import FEATURES, conversation_features
+from . import _fetch
 from ._matched import _with_runs
 from ._matched_data import _boot_kw, _nan_rows, _sel
-from ._matched_eval import _eval_matrix, _impute_spec
+from ._matched_eval import _eval_matrix, _impute_spec, ceiling_matrix
 
-__all__ = ["usi_rows_for", "wants_usi"]
+__all__ = ["usi_rows_for", "usi_ceiling_rows", "wants_usi"]
 
 
 def wants_usi(opts) -> bool:
@@ -132,4 +133,53 @@ def usi_rows_for(store, rubric, name, ref_names, raters, opts, convs, rated, dif
         extra += f" ({n_nofeat} simulator conversation(s) without a user turn left out)"
     for r in rows:
         r.note = f"{r.note}; {extra}"
+    return _keep(rows, opts)
+
+
+def _task_codes(store) -> list:
+    return [r[0] for r in store.con.execute("SELECT DISTINCT task_id FROM conversations WHERE task_id IS NOT NULL "
+                                            "ORDER BY task_id").fetchall()]
+
+
+def usi_ceiling_rows(store, human_names, opts, convs, rated, difficulty, diff_note, ans, dims):
+    """The human ceiling (rater ``human_loo``): each pair of human batches, one batch in the simulator's place, on
+    the tasks both did; mean over pairs (the scorer's "Human (inter-ann.)" row). Eval here is the between-batch
+    Eval (the ``human_loo`` ``eval_score``), not the study's same-conversation human Eval."""
+    hconvs = set(rated.loc[rated["rater"].isin(human_names), "conv"]) | set(convs.loc[convs["user_kind"] == "human",
+                                                                                     "conv"])
+    hum = convs[convs["conv"].isin(hconvs) & convs["keep"]]
+    batches = sorted(int(b) for b in hum["batch"].unique())
+    if len(batches) < 2:
+        return []
+    hum = hum.assign(batch=hum["batch"].astype(int))
+    tasks = sorted(set(hum["task"]))
+    feats = _features(store, list(hum["conv"]))
+    HF, H = _grid(hum, "batch", tasks, batches, feats)            # (T, nb, F), (T, nb)
+    pairs = [(i, j) for i in range(len(batches)) for j in range(i + 1, len(batches))]
+    MF = np.stack([HF[:, i] for i, _ in pairs], axis=1)[:, None]   # (T, 1, P, F): the first batch of each pair
+    S = np.stack([H[:, i] for i, _ in pairs], axis=1)[:, None]
+    HF2 = np.stack([HF[:, j] for _, j in pairs], axis=1)
+    H2 = np.stack([H[:, j] for _, j in pairs], axis=1)
+    bins = gap.difficulty_bins(np.array([difficulty.get(t, np.nan) for t in tasks])) if difficulty else \
+        np.full(len(tasks), -1, dtype=np.int64)
+    E = None
+    got = ceiling_matrix(ans, human_names, dims, _fetch.raters(store)) if ans is not None else None
+    if got is not None:
+        M, _ = got
+        codes, t_pos = _task_codes(store), {t: i for i, t in enumerate(tasks)}
+        E = np.full((len(tasks), len(pairs)), np.nan)
+        col = {(batches[i], batches[j]): k for k, (i, j) in enumerate(pairs)}
+        for (bi, bj), series in M.items():
+            k = col.get((int(bi), int(bj)))
+            for code, v in series.items():
+                i = t_pos.get(codes[int(code)])
+                if k is not None and i is not None and v == v:
+                    E[i, k] = v
+        if np.isnan(E).all():
+            E = None
+    rows = usi_rows(MF, HF2, S, H2, bins, E, per_group=True, **_boot_kw(opts))
+    for r in rows:
+        r.note = (f"human ceiling: each pair of human batches ({len(pairs)} pairs) on the tasks both did, one in the "
+                  f"simulator's place; Eval = between-batch Eval, not the study's same-conversation human Eval; "
+                  f"{r.note.replace('batch(es)', 'pair(s)')}; {diff_note}")
     return _keep(rows, opts)

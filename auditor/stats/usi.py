@@ -46,7 +46,8 @@ def _g(v: float) -> str:
 
 def usi_rows(model_feats: np.ndarray, human_feats: np.ndarray, sim_success: np.ndarray, human_success: np.ndarray,
              bins: np.ndarray, eval_scores: np.ndarray | None, *, n_bins: int = 5, n_boot: int = 1000, seed=0,
-             ci_method: str = "percentile", confidence: float = 0.95, features: bool = True) -> list[StatRow]:
+             ci_method: str = "percentile", confidence: float = 0.95, features: bool = True,
+             per_group: bool = False) -> list[StatRow]:
     """USI and D1–D4 rows (and, with ``features``, one ``usi_feature=<name>`` row per feature: its Dice ×100).
 
     Parameters
@@ -56,20 +57,25 @@ def usi_rows(model_feats: np.ndarray, human_feats: np.ndarray, sim_success: np.n
     sim_success, human_success : (T, R) and (T, B) task success, NaN where missing (as for ``outcome_ece``).
     bins : (T,) difficulty bin per task, -1 = none.
     eval_scores : (T, B) per-task Eval against each batch, NaN where none; None = no survey answers.
+    per_group : the "simulator" differs per group: ``model_feats`` (T, R, B, F) and ``sim_success`` (T, R, B) (the
+        human ceiling: group = a pair of batches, one batch in the simulator's place).
     """
-    T, R, F = model_feats.shape
     B = human_feats.shape[1]
-    has_m = ~np.isnan(model_feats).any(axis=2)              # (T, R)
+    if not per_group:
+        model_feats = np.repeat(model_feats[:, :, None, :], B, axis=2)
+        sim_success = np.repeat(sim_success[:, :, None], B, axis=2)
+    T, R, _, F = model_feats.shape
+    has_m = ~np.isnan(model_feats).any(axis=3)              # (T, R, B)
     has_h = ~np.isnan(human_feats).any(axis=2)              # (T, B)
     run_has_task = ~np.isnan(sim_success) | has_m           # a run "has" a task when it has a conversation on it
     batch_has_task = ~np.isnan(human_success) | has_h
-    both = run_has_task[:, :, None] & batch_has_task[:, None, :]              # (T, R, B)
-    mw = (both & has_m[:, :, None]).astype(float)
-    MF = np.where(mw[..., None] > 0, np.nan_to_num(model_feats)[:, :, None, :], 0.0)      # (T, R, B, F)
+    both = run_has_task & batch_has_task[:, None, :]        # (T, R, B)
+    mw = (both & has_m).astype(float)
+    MF = np.where(mw[..., None] > 0, np.nan_to_num(model_feats), 0.0)      # (T, R, B, F)
     any_run = both.any(axis=1)                                                 # (T, B)
     hw = (any_run & has_h).astype(float)
     HF = np.where(hw[..., None] > 0, np.nan_to_num(human_feats), 0.0)          # (T, B, F)
-    ece_C, per_pair, _ = _ece_pairs(np.repeat(sim_success, B, axis=1), np.tile(human_success, (1, R)), bins, n_bins)
+    ece_C, per_pair, _ = _ece_pairs(sim_success.reshape(T, R * B), np.tile(human_success, (1, R)), bins, n_bins)
     parts = [MF.reshape(T, -1), mw.reshape(T, -1), HF.reshape(T, -1), hw, ece_C]
     if eval_scores is not None:
         ok = ~np.isnan(eval_scores)
