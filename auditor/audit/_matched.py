@@ -241,9 +241,8 @@ def overall_rows(store, rubric, design_of: dict[str, str], raters, ref_idx, huma
         if ceiling:
             out += _as_dicts(_keep_wanted(_outcome_ceiling(convs, rated, human_names, difficulty, diff_note, opts),
                                           opts), rater="human_loo", design="matched", level="binary", **base)
-    from ._usi import usi_rows_for, wants_usi
-
-    if matched and wants_usi(opts):
+    if matched and _wants_usi(opts):
+        from ._usi import usi_rows_for
 
         convs, rated = _outcomes(store, rubric.name)
         difficulty, diff_note = _difficulty(store, convs, rated, raters, opts)
@@ -261,3 +260,8 @@ def overall_rows(store, rubric, design_of: dict[str, str], raters, ref_idx, huma
         out += _dimension_ceilings(store, rubric, dims, human_idx, opts)
     return out
 
+
+
+def _wants_usi(opts) -> bool:
+    """(:func:`auditor.audit._usi.wants_usi` without importing the feature definitions for a paired audit)."""
+    return not opts.statistics or any(s.startswith("usi") for s in opts.statistics)
