@@ -13,7 +13,7 @@ columns — the consensus of the annotators as they were represented in training
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,7 +37,6 @@ class Target:
     X: np.ndarray             # the conversations' judge features (all conversations, not just these rows)
     scaled: np.ndarray        # which judge feature columns are standardised
     annotator_terms: bool = True
-    predictions: dict = field(default_factory=dict)
 
 
 def design(X: np.ndarray, annot: np.ndarray, n_annot: int, seen: np.ndarray | None,
@@ -111,11 +110,11 @@ def _choose_C(t: Target, method: str, rows: np.ndarray, seed: int, k: int) -> fl
 
 def crossfit(t: Target, method: str, k: int, seed: int) -> dict:
     """Out-of-fold predictions for every row of ``t``: {"value": per row, "probs": per row or None, "fold": per
-    row, "C": per fold, "classes": per fold}."""
+    row, "C": per fold, "training_mean": per row (the training folds' mean answer, a baseline)}."""
     fold = _folds(t.conv, k, np.random.default_rng(seed))
     value = np.full(len(t.y), np.nan)
     probs: list = [None] * len(t.y)
-    Cs, classes, baseline = [], [], np.full(len(t.y), np.nan)
+    Cs, baseline = [], np.full(len(t.y), np.nan)
     for f in range(k):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         C = _choose_C(t, method, tr, seed + 1 + f, k)
@@ -127,7 +126,6 @@ def crossfit(t: Target, method: str, k: int, seed: int) -> dict:
             for i, row in enumerate(te):
                 probs[row] = dict(zip(model["classes"], p[i].tolist()))
         Cs.append(C)
-        classes.append(model["classes"])
     return {"value": value, "probs": probs if any(p is not None for p in probs) else None, "fold": fold, "C": Cs,
             "training_mean": baseline}
 
