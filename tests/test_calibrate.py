@@ -87,6 +87,8 @@ def test_each_value_comes_from_a_model_that_never_saw_its_human_answer(tmp_path)
     other = [c for c in before.index if f"fold {fold} of" not in before.loc[c, "rationale"]]
     assert any(after.loc[c, "value"] != before.loc[c, "value"] for c in other)
     assert "never on this one's human answers" in before.loc[victim, "rationale"]
+    assert before.loc[victim, "rationale"].endswith("imitates h1 (annotator terms; a human unseen in training: the "
+                                                    "consensus)")
 
 
 def test_a_planted_leak_is_flagged_by_the_audit(tmp_path):
@@ -98,6 +100,9 @@ def test_a_planted_leak_is_flagged_by_the_audit(tmp_path):
         a = apply_model(store, res.model, source="m.json")
         assert a.targets[0]["n_scored"] == 30 and a.targets[0]["n_skipped_training"] == 200
         assert a.targets[0]["n_in_sample"] == 0
+        why = store.sql("SELECT rationale FROM signals WHERE rater_id = 'judge:calibrated' AND conversation_id = "
+                        "'c0215'")["rationale"].iloc[0]
+        assert why.endswith("no known human rated it: predicts the annotators' consensus"), why
         again = audit(store, llm=["judge:calibrated"], statistics=["rmse"], n_boot=50, ceiling=False)
         assert again["value"].iloc[0] == honest["value"].iloc[0]
         # the leak: a model trained on every labelled conversation scores those same conversations

@@ -158,3 +158,30 @@ def test_features_of_a_hand_built_conversation():
     assert f["id_density"] == pytest.approx((4 + 0 + 1) / 3)
     assert conversation_features([{"role": "assistant", "content": "hello"}]) is None
     assert conversation_features([]) is None
+
+
+def _user(*turns):
+    return [{"role": "user", "content": t} for t in turns]
+
+
+@pytest.mark.parametrize("feature, turns, expected", [
+    ("uncertainty_rate", ("I think it was May", "book it"), 0.5),
+    ("certainty_rate", ("definitely the red one", "ok", "fine"), 1 / 3),
+    ("clarify_q_rate", ("what do you mean", "book it"), 0.5),
+    ("info_q_rate", ("how much is it?", "what is the status", "thanks"), 2 / 3),
+    ("pushback_q_rate", ("why can't you do it, what do you mean", "ok"), 0.5),     # push-back wins over clarify
+    ("clarify_q_rate", ("why can't you do it, what do you mean", "ok"), 0.0),
+    ("emotion_rate", ("I am so frustrated", "ok", "fine", "sure"), 0.25),
+    ("accusation_rate", ("this is useless", "ok"), 0.5),
+    ("pivot_rate", ("actually can we do Tuesday instead", "ok"), 0.5),
+    ("id_confuse_rate", ("ok", "let me check your order"), 1.0),
+    ("id_confuse_rate", ("ok", "please change it"), 0.0),
+    ("repeat_rate", ("i want to cancel " * 11,), 1.0),              # "i want to" 11 times
+    ("repeat_rate", ("i want to cancel " * 10,), 0.0),              # 10 times is not more than 10
+    ("short_msg_rate", ("one two three", "one two three four"), 0.5),
+    ("ack_only_rate", ("sounds good!", "sounds good, but later"), 0.5),
+    ("formality_rate", ("a – b", "a - b"), 0.5),                     # en dash counts, hyphen does not
+    ("politeness_rate", ("THANKS", "no"), 0.5),                       # matched on the lower-cased text
+])
+def test_each_feature_on_turns_built_for_it(feature, turns, expected):
+    assert conversation_features(_user(*turns))[feature] == pytest.approx(expected)

@@ -70,13 +70,14 @@ def apply_model(store, model: dict, *, source: str, name: str | None = None, inc
         take = np.ones(len(convs), dtype=bool) if include_training else ~in_train
         idx = np.flatnonzero(take)
         value, probs = _predict(store, model, entry, spec, convs, X, dim, idx)
+        known = _known_humans(store, spec["rubric"], dim_name, entry["annotators"])
         ok = ~np.isnan(value)
         idx, value = idx[ok], value[ok]
         probs = [p for p, k in zip(probs, ok) if k] if probs is not None else None
         n_in = int(in_train[idx].sum())
         rationale = [f"IN-SAMPLE: model {digest} was fitted on this conversation's own human answers" if in_train[i]
-                     else f"model {digest} ({entry['method']}) fitted on {len(trained)} other conversations"
-                     for i in idx]
+                     else f"model {digest} ({entry['method']}) fitted on {len(trained)} other conversations; "
+                     + _who(model, entry, convs[i], known) for i in idx]
         res.targets.append({"dimension": dim_name, "method": entry["method"], "n_scored": len(idx),
                             "n_skipped_training": int((in_train & ~take).sum()), "n_in_sample": n_in,
                             "n_unscorable": int((~ok).sum())})
@@ -128,3 +129,22 @@ def _predict(store, model, entry, spec, convs, X, dim, idx):
         P /= counts[:, None]
     classes = fitted["classes"]
     return value, [dict(zip(classes, P[k].tolist())) if counts[k] else None for k in range(len(idx))]
+
+
+def _known_humans(store, rubric: str, dim: str, annotators: list) -> dict:
+    """conversation -> the humans who rated it that the model knows (whom its value imitates)."""
+    h = _data.human_answers(store, rubric, dim)
+    known = set(annotators)
+    out: dict = {}
+    for cid, a in zip(h["conversation_id"], h["annotator"]):
+        if a in known:
+            out.setdefault(cid, []).append(str(a))
+    return out
+
+
+def _who(model: dict, entry: dict, cid, known: dict) -> str:
+    if not model.get("annotator_terms") or entry["method"] == "isotonic":
+        return "predicts the annotators' consensus"
+    names = known.get(cid)
+    return f"imitates {', '.join(sorted(names))} (annotator terms)" if names else \
+        "no known human rated it: predicts the annotators' consensus"

@@ -200,6 +200,10 @@ def _frame(name, model_name, rubric, dim, t, cf, opts, method, convs):
             ps = [cf["probs"][r] for r in rows]
             probs.append({c: float(np.mean([p[c] for p in ps])) for c in ps[0]})
         f = int(cf["fold"][rows[0]])
+        who = ("imitates " + ", ".join(sorted({str(t.annotators[a]) for a in t.annot[rows]}))
+               + " (annotator terms; a human unseen in training: the consensus)" if t.annotator_terms
+               else "predicts the annotators' consensus")
         rationale.append(f"cross-fitted ({method}): fold {f + 1} of {opts.folds}; predicted by a model fitted on "
-                         f"{fold_n[f]} other conversations, never on this one's human answers (C={cf['C'][f]:g})")
+                         f"{fold_n[f]} other conversations, never on this one's human answers (C={cf['C'][f]:g}); "
+                         + who)
     return _write.signal_frame(name, model_name, rubric, dim, convs[uniq], values, probs, rationale)
