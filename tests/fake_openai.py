@@ -1,6 +1,7 @@
 """A fake OpenAI-compatible server for judge tests and benchmarks: a real HTTP server on 127.0.0.1.
 
-It serves ``POST /v1/chat/completions`` and ``GET /v1/models`` on an OS-assigned port, answers with valid
+It serves ``POST /v1/chat/completions``, ``GET /v1/models`` and the Files and Batches API
+(``tests/fake_batch_api.py``, as ``fake.batch``) on an OS-assigned port, answers with valid
 structured output generated from the JSON schema each request carries (a tool call when ``tools`` are sent, JSON
 content otherwise), records every request, and can be scripted per test to misbehave.
 
@@ -44,10 +45,15 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+try:
+    from fake_batch_api import BatchAPI
+except ImportError:  # pragma: no cover - when tests/ is imported as a package
+    from tests.fake_batch_api import BatchAPI
+
 __all__ = ["FakeOpenAI", "Request", "pick", "answer_for", "FAULTS"]
 
 FAULTS = ("429", "429_echo", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang", "html",
-          "no_choices", "reset", "huge", "huge_chunked", "slowloris")
+          "no_choices", "reset", "huge", "huge_chunked", "slowloris", "400", "drop")    # the last two: batch lines
 HUGE_BYTES = 50 * 1024 * 1024
 INVALID_LABEL = "NOT-AN-OPTION"
 
@@ -167,6 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         fake = self.server.fake
+        if fake.batch.handles(self.path):
+            fake.batch.get(self)
+            return
         if self.path.rstrip("/").endswith("/models"):
             fake._record(Request(time.time(), self.path, None, None, 200, "models", self.headers.get("Authorization")))
             self._send(200, json.dumps({"object": "list", "data": [
@@ -178,6 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         n = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(n) if n else b""
+        if fake.batch.handles(self.path):
+            fake.batch.post(self, raw)
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._send(404, b'{"error": {"message": "not found"}}')
             return
@@ -384,6 +396,7 @@ class FakeOpenAI:
         self._hang_after: int | None = None
         self._n_ok_sent = 0
         self._hang_event = threading.Event()
+        self.batch = BatchAPI(self)       # /v1/files and /v1/batches (tests/fake_batch_api.py)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

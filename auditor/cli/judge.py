@@ -16,6 +16,9 @@ app = typer.Typer(help="Run LLM judges and simulator surveys (judge configs: YAM
 
 
 def register(root: typer.Typer) -> None:
+    from . import judge_batch
+
+    judge_batch.register(app)
     root.add_typer(app, name="judge")
 
 
@@ -78,15 +81,35 @@ def run(ctx: typer.Context,
         max_failure_rate: float = typer.Option(0.05, "--max-failure-rate", min=0.0, max=1.0,
                                                help="Exit 1 (after storing what succeeded) when more than this "
                                                     "share of the requested items failed."),
+        batch: bool = typer.Option(False, "--batch", help="Submit through the provider's Batch API (about half "
+                                   "the price; replies within 24 h) instead of asking now; `auditor judge collect` "
+                                   "stores the replies. Also `batch: true` in the config."),
+        batch_size: int = typer.Option(None, "--batch-size", min=1, max=50_000, metavar="N",
+                                       help="Most requests per batch (default: the config's batch_size, 50,000)."),
+        wait: bool = typer.Option(False, "--wait", help="With --batch: poll until every batch is collected."),
+        poll_every: float = typer.Option(300.0, "--poll-every", min=0.01, metavar="SECONDS",
+                                         help="With --batch --wait: longest wait between polls."),
         as_json: bool = JSON_OPT):
     """Run a judge config over the store's conversations and store every signal.
 
     Resumable: items (conversation x sample) already stored for this config are not requested again, and stored
-    failures are retried. Ctrl-C stops cleanly and keeps everything finished (exit code 130).
+    failures are retried. Ctrl-C stops cleanly and keeps everything finished (exit code 130). With --batch the
+    requests go to the provider's Batch API; items waiting in a batch are never asked again until collected.
     """
     from ..judge import load_judge, run_judge
 
     judge = load_judge(config)
+    if batch or judge.config.batch:
+        from . import judge_batch
+
+        judge_batch.submit(ctx, judge, where=where, limit=limit, batch_size=batch_size, wait=wait,
+                           poll_every=poll_every, as_json=as_json, max_failure_rate=max_failure_rate)
+        return
+    if wait or batch_size is not None:
+        from ..errors import AuditorError
+
+        raise AuditorError(f"{'--wait' if wait else '--batch-size'} applies to batch runs only. Fix: add --batch "
+                           "(or leave the option out).")
     bar = None
     update = _notes_only()
     if not quiet and not as_json and err_console.is_terminal:     # a log (CI) gets the summary, not the bar
@@ -114,6 +137,9 @@ def run(ctx: typer.Context,
         console.print(f"time: start-up {res.startup_s:.1f} s, requests {res.request_s:.1f} s, retry waits "
                       f"{res.retry_wait_s:.1f} s (requests and waits summed over the workers)", highlight=False,
                       soft_wrap=True)
+        if res.n_in_batches:
+            console.print(f"[yellow]note[/] {res.n_in_batches} item(s) are waiting in provider batches and were not "
+                          "asked again: `auditor judge collect` stores their replies.", highlight=False)
         if res.n_without_messages:
             console.print(f"[yellow]note[/] {res.n_without_messages} selected conversation(s) have no messages "
                           "and were skipped (load them with `auditor ingest conversations`).", highlight=False)
@@ -226,5 +252,7 @@ def show(ctx: typer.Context,
         if meta.get(k) is not None:
             rows.append((k, meta[k]))
     emit(pd.DataFrame(rows, columns=["", "value"]).astype({"value": str}), as_json=False, as_csv=False)
+    if rec.get("batches"):
+        emit(pd.DataFrame(rec["batches"]).astype(str), as_json=False, as_csv=False, title="Provider batches")
     if rec["failures"]:
         emit(pd.DataFrame(rec["failures"]), as_json=False, as_csv=False, title="Why items failed", max_width=100)

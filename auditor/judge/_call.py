@@ -256,10 +256,55 @@ class ItemCaller:
         res.raw = self.redact(big.prefix.decode("utf-8", errors="replace"))
         return res
 
-    async def call(self, conversation_id: str, sample: int, messages: list[dict]) -> ItemResult:
-        import openai
+    def response_model(self) -> Any:
+        """The response model instructor prepared (and the reply parser), as the requests use them."""
+        model, _ = self._template(False)
+        if self._parse is None:
+            self._parse = _reply_parser(self.mode, model)
+        return model
+
+    def interpret(self, res: ItemResult, completion: Any, model: Any,
+                  kwargs: dict | Callable[[], dict]) -> dict | None:
+        """What a 200 reply means for the item. ``None``: ``res`` is final (``ok`` with its rows, or ``failed`` with
+        the reason and raw text); otherwise the request to send next, a re-ask with instructor's correction
+        messages (``res.n_reasks`` counts them; after ``max_retries`` re-asks the item fails). Token usage is
+        added to ``res``. ``kwargs``: the request that got this reply (or a function building it, called only for
+        a re-ask). Shared by the synchronous loop and batch collection."""
         from instructor.core.exceptions import IncompleteOutputException
         from instructor.processing import handle_reask_kwargs
+
+        if isinstance(completion, str) or not getattr(completion, "choices", None):
+            self._not_a_completion(res, completion)
+            return None
+        usage = getattr(completion, "usage", None)
+        if usage is not None:
+            res.tokens_in += usage.prompt_tokens or 0
+            res.tokens_out += usage.completion_tokens or 0
+        raw = _raw_text(completion)
+        try:
+            answers = self._parse(completion, model)
+        except IncompleteOutputException:
+            res.error = (f"truncated: the reply stopped at max_tokens={self.cfg.max_tokens} "
+                         "(finish_reason=length). Fix: raise max_tokens in the config.")
+            res.raw = self.redact(raw)
+            return None
+        except Exception as e:      # noqa: BLE001 - any parse/validation failure is re-asked, then recorded
+            if res.n_reasks >= self.cfg.max_retries:
+                res.error = self.redact(f"invalid reply after {res.n_reasks} re-ask"
+                                        f"{'' if res.n_reasks == 1 else 's'}: {type(e).__name__}: {_short(e)}")
+                res.raw = self.redact(raw)
+                return None
+            res.n_reasks += 1
+            kw = kwargs() if callable(kwargs) else kwargs
+            return handle_reask_kwargs({**kw, "messages": list(kw["messages"])}, self.mode, completion, e)
+        res.status = "ok"
+        res.rows = answers_to_rows(self.judge.rubric, answers)
+        res.raw = self.redact(raw)
+        res.error = None
+        return None
+
+    async def call(self, conversation_id: str, sample: int, messages: list[dict]) -> ItemResult:
+        import openai
 
         res = ItemResult(conversation_id, sample, "failed")
         model, kwargs = self.request_kwargs(messages)
@@ -346,33 +391,7 @@ class ItemCaller:
                 await self._sleep(delay)
                 continue
             res.connection_error = False
-            if isinstance(completion, str) or not getattr(completion, "choices", None):
-                return self._not_a_completion(res, completion)
-
-            usage = getattr(completion, "usage", None)
-            if usage is not None:
-                res.tokens_in += usage.prompt_tokens or 0
-                res.tokens_out += usage.completion_tokens or 0
-            raw = _raw_text(completion)
-            try:
-                answers = self._parse(completion, model)
-            except IncompleteOutputException:
-                res.error = (f"truncated: the reply stopped at max_tokens={self.cfg.max_tokens} "
-                             "(finish_reason=length). Fix: raise max_tokens in the config.")
-                res.raw = self.redact(raw)
+            nxt = self.interpret(res, completion, model, kwargs)
+            if nxt is None:
                 return res
-            except Exception as e:      # noqa: BLE001 - any parse/validation failure is re-asked, then recorded
-                if res.n_reasks >= max_retries:
-                    res.error = self.redact(f"invalid reply after {res.n_reasks} re-ask"
-                                            f"{'' if res.n_reasks == 1 else 's'}: {type(e).__name__}: {_short(e)}")
-                    res.raw = self.redact(raw)
-                    return res
-                res.n_reasks += 1
-                kwargs = handle_reask_kwargs({**kwargs, "messages": list(kwargs["messages"])}, self.mode,
-                                             completion, e)
-                continue
-            res.status = "ok"
-            res.rows = answers_to_rows(self.judge.rubric, answers)
-            res.raw = self.redact(raw)
-            res.error = None
-            return res
+            kwargs = nxt

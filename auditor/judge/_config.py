@@ -3,8 +3,8 @@
 The config hash identifies everything that changes what the model is asked and how: the name, model, resolved
 base URL, role, structured-output mode, temperature, max_tokens, the prompt template's text, the rubric's content
 hash and the JSON schema of the response model built from it. It leaves out what only changes how the work is
-done (samples, concurrency, timeout, retries, the reply size cap, prices, where the key lives) and never sees the
-API key.
+done (samples, concurrency, timeout, retries, the reply size cap, prices, batch mode, where the key lives) and never
+sees the API key: a batch run and a synchronous run of one config are one rater and share its stored answers.
 """
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ class JudgeConfig(BaseModel):
                                                          "after a transient HTTP error or timeout.")
     price_in_per_1m: float | None = Field(None, ge=0, description="USD per 1M input tokens.")
     price_out_per_1m: float | None = Field(None, ge=0, description="USD per 1M output tokens.")
+    batch: bool = Field(False, description="Run through the provider's Batch API (as `judge run --batch`).")
+    batch_size: int = Field(50_000, ge=1, le=50_000, description="Most requests per provider batch (OpenAI's "
+                                                                 "limit is 50,000 and 200 MB per file).")
+    price_in_per_1m_batch: float | None = Field(None, ge=0, description="USD per 1M input tokens in batch mode "
+                                                                      "(default: half of price_in_per_1m).")
+    price_out_per_1m_batch: float | None = Field(None, ge=0, description="USD per 1M output tokens in batch mode "
+                                                                       "(default: half of price_out_per_1m).")
 
     @field_validator("base_url")
     @classmethod
@@ -74,6 +81,8 @@ class JudgeConfig(BaseModel):
             raise ValueError("give base_url or base_url_env, not both")
         if (self.price_in_per_1m is None) != (self.price_out_per_1m is None):
             raise ValueError("give both price_in_per_1m and price_out_per_1m (USD per 1M tokens), or neither")
+        if (self.price_in_per_1m_batch is None) != (self.price_out_per_1m_batch is None):
+            raise ValueError("give both price_in_per_1m_batch and price_out_per_1m_batch, or neither")
         return self
 
     def public_spec(self) -> dict[str, Any]:
@@ -163,6 +172,23 @@ class Judge:
         from ._cost import cost_usd
 
         return cost_usd(tokens_in, tokens_out, self.config.price_in_per_1m, self.config.price_out_per_1m)
+
+    @property
+    def batch_prices_estimated(self) -> bool:
+        """True when batch prices are not in the config and are taken as half the synchronous ones."""
+        return self.config.price_in_per_1m_batch is None
+
+    def batch_cost_usd(self, tokens_in: int, tokens_out: int) -> float | None:
+        """USD for these tokens at the config's batch prices, else at half its synchronous prices (an estimate:
+        see :attr:`batch_prices_estimated`); ``None`` when it gives no prices at all."""
+        from ._cost import cost_usd
+
+        c = self.config
+        if c.price_in_per_1m_batch is not None:
+            return cost_usd(tokens_in, tokens_out, c.price_in_per_1m_batch, c.price_out_per_1m_batch)
+        if c.price_in_per_1m is None:
+            return None
+        return cost_usd(tokens_in, tokens_out, c.price_in_per_1m / 2, c.price_out_per_1m / 2)
 
     def api_key(self, env: Mapping[str, str] | None = None) -> str:
         """The API key from the environment variable the config names (read now, never stored)."""

@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["PlannedItem", "Plan", "save_judge", "check_where", "plan_items", "start_run", "write_results",
            "finish_run", "list_runs", "get_run", "safe_url", "RUN_STATUSES"]
 
-RUN_STATUSES = ("running", "finished", "interrupted", "failed")
+RUN_STATUSES = ("running", "submitted", "finished", "interrupted", "failed")   # submitted: waiting in batches
 _SIGNAL_COLS = ["conversation_id", "rubric", "dimension", "rater_id", "sample", "status", "label", "value",
                 "value_source", "confidence", "raw", "rationale", "error", "run_id"]
 _SIGNAL_SCHEMA = pa.schema([
@@ -81,6 +81,7 @@ class Plan:
     n_retrying: int
     n_without_messages: int
     n_todo: int = 0
+    n_in_batches: int = 0         # selected items waiting in a provider batch (not requested again until collected)
 
     def close(self) -> None:
         close = getattr(self.items, "close", None)
@@ -136,7 +137,9 @@ def check_where(where: str | None) -> str:
 def plan_items(store: Store, judge: "Judge", *, samples: int, where: str | None = None,
                limit: int | None = None) -> Plan:
     """Select conversations (with messages, matching ``where``, first ``limit`` in load order), cross them with
-    sample indices ``0..samples-1``, and leave out every item already stored as answers for this judge.
+    sample indices ``0..samples-1``, and leave out every item already stored as answers for this judge, and
+    every item waiting in one of its provider batches (``n_in_batches``: asked once, collected by
+    :func:`auditor.judge._batch.collect_batches`).
 
     Only the items' keys are read here (13 bytes an item); their messages are read a page at a time as ``items`` is
     iterated, through a cursor of its own (the run's writer uses the store's connection on its thread meanwhile).
@@ -156,22 +159,32 @@ def plan_items(store: Store, judge: "Judge", *, samples: int, where: str | None 
             f"WITH sel AS ({sel}), "
             "smp AS (SELECT range::INTEGER AS sample FROM range(?)), "
             "st AS (SELECT conversation_id, sample, bool_and(status <> 'failed') AS answered FROM signals "
-            "WHERE rater_id = ? GROUP BY conversation_id, sample) "
-            "SELECT sel.conv_key AS k, smp.sample AS s, coalesce(NOT st.answered, FALSE) AS retry "
+            "WHERE rater_id = ? GROUP BY conversation_id, sample), "
+            f"pend AS ({PENDING_SQL}) "
+            "SELECT sel.conv_key AS k, smp.sample AS s, coalesce(NOT st.answered, FALSE) AS retry, "
+            "pend.sample IS NOT NULL AS in_batch "
             "FROM sel CROSS JOIN smp LEFT JOIN st ON st.conversation_id = sel.conversation_id "
-            "AND st.sample = smp.sample WHERE st.answered IS NOT TRUE ORDER BY sel.conv_key, smp.sample",
-            params + [samples, judge.rater_id]).fetchnumpy()
+            "AND st.sample = smp.sample LEFT JOIN pend ON pend.conversation_id = sel.conversation_id "
+            "AND pend.sample = smp.sample WHERE st.answered IS NOT TRUE ORDER BY sel.conv_key, smp.sample",
+            params + [samples, judge.rater_id, judge.config_hash]).fetchnumpy()
     except duckdb.Error as e:
         raise AuditorError(f"--where {where!r}: {str(e).splitlines()[0]}. Fix: use columns of the conversations "
                            f"table ({CONVERSATION_COLUMNS}).") from None
-    keys = np.asarray(todo["k"], dtype=np.int64)
-    smp = np.asarray(todo["s"], dtype=np.int32)
-    retry = np.asarray(todo["retry"], dtype=bool)
+    free = ~np.asarray(todo["in_batch"], dtype=bool)
+    keys = np.asarray(todo["k"], dtype=np.int64)[free]
+    smp = np.asarray(todo["s"], dtype=np.int32)[free]
+    retry = np.asarray(todo["retry"], dtype=bool)[free]
+    n_in_batches = int(free.size - free.sum())
     n_planned = int(n_conv) * max(int(samples), 0)
     return Plan(items=_stream_items(con.cursor(), keys, smp, retry) if keys.size else iter(()),
-                n_conversations=int(n_conv), n_planned=n_planned, n_cached=n_planned - int(keys.size),
-                n_retrying=int(retry.sum()), n_without_messages=n_nomsg, n_todo=int(keys.size))
+                n_conversations=int(n_conv), n_planned=n_planned,
+                n_cached=n_planned - int(keys.size) - n_in_batches, n_retrying=int(retry.sum()),
+                n_without_messages=n_nomsg, n_todo=int(keys.size), n_in_batches=n_in_batches)
 
+
+# items of this config (parameter: its hash) waiting in a provider batch that has not been collected
+PENDING_SQL = ("SELECT DISTINCT i.conversation_id, i.sample FROM judge_batch_items i JOIN judge_batches b "
+               "USING (submission_id) WHERE b.config_hash = ? AND b.state <> 'collected' AND i.outcome IS NULL")
 
 _PAGE_SQL = ("SELECT conv_key, conversation_id, task_id, user_kind, reward, n_turns, messages::VARCHAR, "
              "metadata::VARCHAR FROM conversations WHERE conv_key BETWEEN ? AND ? AND list_contains(?, conv_key)")
@@ -364,6 +377,9 @@ def get_run(store: Store, run: str) -> dict:
     rec["config"] = ({**cfg.iloc[0].to_dict(), "spec": json.loads(cfg.iloc[0]["spec"])} if len(cfg) else None)
     rec["signals"] = {s: int(n) for s, n in con.execute(
         "SELECT status, count(*) FROM signals WHERE run_id = ? GROUP BY status ORDER BY status", [run_id]).fetchall()}
+    from ._batch_store import run_batches
+
+    rec["batches"] = run_batches(store, run_id)
     failures = rec["metadata"].pop("failures", None)
     rec["failures"] = failures if failures is not None else _failures(store, run_id)
     return rec

@@ -81,6 +81,7 @@ class RunResult:
     request_s: float = 0.0          # in requests, summed over the workers
     retry_wait_s: float = 0.0       # waiting before retries (backoff, Retry-After), summed over the workers
     first_failure: str | None = None    # the reason of the first item that failed (redacted)
+    n_in_batches: int = 0               # selected items waiting in provider batches (not asked: `judge collect`)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -218,7 +219,7 @@ async def _run_plan(store, judge: Judge, plan, k: int, t0: float, *, where, limi
     save_judge(store, judge)
     run_id = start_run(store, judge, plan, metadata={"where": where, "limit": limit, "concurrency": k})
     result = RunResult(run_id, judge.rater_id, judge.config_hash, "finished", plan.n_planned, plan.n_cached, 0, 0,
-                       0, 0, judge.cost_usd(0, 0), 0.0, plan.n_without_messages)
+                       0, 0, judge.cost_usd(0, 0), 0.0, plan.n_without_messages, n_in_batches=plan.n_in_batches)
     if plan.n_todo == 0:
         result.wall_s = time.monotonic() - t0
         finish_run(store, run_id, "finished", counters={"n_done": 0, "n_failed": 0, "tokens_in": 0, "tokens_out": 0,
