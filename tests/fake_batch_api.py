@@ -13,8 +13,9 @@ item (``custom_id`` is the item key), applying the fake's per-item faults (``fau
 Scripts (:class:`BatchScript`, ``fake.batch.script``): ``polls`` — retrieves that report ``in_progress`` before a
 batch finishes; ``outcomes`` — a queue of final states for the next batches (``completed``, ``expired``: the first
 half of its items answered, the rest ``batch_expired`` errors; ``failed``: rejected at validation); hooks called
-in the server thread (``on_upload``, ``after_create``: a test may kill the client there) and ``reset_create``
-(create the batch, then reset the connection before replying: the client never learns its id).
+in the server thread (``on_upload``, ``after_create``, ``on_download``: a test may kill the client there),
+``reset_create`` (create the batch, then reset the connection before replying: the client never learns its id),
+``fail_upload`` (HTTP 500 on the next uploads) and ``unavailable`` (404 everywhere: a server without the API).
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class BatchScript:
     outcomes: collections.deque = dataclasses.field(default_factory=collections.deque)
     on_upload: Callable[[], None] | None = None
     after_create: Callable[[str], None] | None = None
+    on_download: Callable[[str], None] | None = None
     reset_create: int = 0                 # the next N creates reset the connection after creating
+    unavailable: bool = False             # answer 404 on every files/batches path (an endpoint without the API)
     fail_upload: int = 0                  # the next N uploads answer HTTP 500 without storing the file
 
 
@@ -68,6 +71,8 @@ class BatchAPI:
         return "/v1/files" in p or "/v1/batches" in p
 
     def get(self, h: Any) -> None:
+        if self.script.unavailable:
+            return h._send(404, b'{"error": {"message": "Not Found"}}')
         u = urllib.parse.urlsplit(h.path)
         parts = u.path.rstrip("/").split("/")
         if parts[-1] == "content" and parts[-3] == "files":
@@ -75,6 +80,8 @@ class BatchAPI:
             if f is None:
                 return h._send(404, b'{"error": {"message": "no such file"}}')
             self.log.append(("download", parts[-2]))
+            if self.script.on_download is not None:
+                self.script.on_download(parts[-2])
             return h._send(200, f["data"], content_type="application/octet-stream")
         if parts[-1] == "batches":
             q = urllib.parse.parse_qs(u.query)
@@ -87,7 +94,8 @@ class BatchAPI:
                 rows = rows[ids.index(after) + 1:] if after in ids else []
             page = rows[:limit]
             self.log.append(("list", after or ""))
-            return h._send(200, json.dumps({"object": "list", "data": [self._public(b) for b in page], "has_more": len(rows) > limit,
+            data = [self._public(b) for b in page]
+            return h._send(200, json.dumps({"object": "list", "data": data, "has_more": len(rows) > limit,
                                             "first_id": page[0]["id"] if page else None,
                                             "last_id": page[-1]["id"] if page else None}).encode())
         if parts[-2] == "batches":
@@ -100,6 +108,8 @@ class BatchAPI:
         h._send(404, b'{"error": {"message": "not found"}}')
 
     def post(self, h: Any, raw: bytes) -> None:
+        if self.script.unavailable:
+            return h._send(404, b'{"error": {"message": "Not Found"}}')
         path = urllib.parse.urlsplit(h.path).path.rstrip("/")
         if path.endswith("/files"):
             return self._upload(h, raw)

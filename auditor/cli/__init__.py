@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     args = _global_options_first(list(sys.argv[1:] if argv is None else argv))
-    batch_wait = args[-1:] == ["--wait"] and "judge" in args and ("collect" in args or "--batch" in args)
+    batch_wait = args[-1:] == ["--wait"] and "judge" in args and ("collect" in args or "run" in args)
     if args and args[-1] in _GLOBAL_VALUED and not batch_wait:     # `judge ... --wait` alone: a batch run's flag
         sys.stderr.write(f"Error: {args[-1]} requires an argument. Fix: e.g. `auditor {args[-1]} "
                          f"{'store.duckdb' if args[-1] == '--db' else '30'} audit`.\n")

@@ -248,7 +248,9 @@ def show(ctx: typer.Context,
                      ("retry_wait_s", "retry waits (s, summed over workers)")):
         if meta.get(k) is not None:
             rows.append((label, f"{meta[k]:.2f}"))
-    for k in ("where", "limit", "concurrency", "error", "note"):
+    if meta.get("cost_estimated"):
+        rows[6] = ("cost", _money(rec["cost_usd"]) + " (estimated: half the synchronous prices)")
+    for k in ("mode", "batch_size", "where", "limit", "concurrency", "error", "note"):
         if meta.get(k) is not None:
             rows.append((k, meta[k]))
     emit(pd.DataFrame(rows, columns=["", "value"]).astype({"value": str}), as_json=False, as_csv=False)

@@ -50,7 +50,7 @@ def submit(ctx: typer.Context, judge, *, where, limit, batch_size, wait: bool, p
                               "(OpenAI: within 24 h); `--wait` waits here.", highlight=False, soft_wrap=True)
     if wait and (res.run_id is not None or res.n_in_batches):
         _collect(ctx, run=res.run_id, judge=judge, wait=True, poll_every=poll_every, as_json=as_json,
-                 max_failure_rate=max_failure_rate)
+                 max_failure_rate=max_failure_rate, submitted=res.to_dict())
     elif res.status == "failed":
         err_console.print(f"[bold red]Error:[/] all {res.n_failed} item(s) failed before submission (their prompt "
                           "did not render). Fix: `auditor judge show latest` lists the reasons.", highlight=False)
@@ -58,7 +58,7 @@ def submit(ctx: typer.Context, judge, *, where, limit, batch_size, wait: bool, p
 
 
 def _collect(ctx: typer.Context, *, run, judge, wait: bool, poll_every: float, as_json: bool,
-             max_failure_rate: float) -> None:
+             max_failure_rate: float, submitted: dict | None = None) -> None:
     from ..judge._batch import collect_batches
 
     def progress(r) -> None:
@@ -76,7 +76,8 @@ def _collect(ctx: typer.Context, *, run, judge, wait: bool, poll_every: float, a
                           "resumes (nothing is submitted twice).", highlight=False)
         raise typer.Exit(130)
     if as_json:
-        sys.stdout.write(json.dumps(res.to_dict(), default=str) + "\n")
+        out = res.to_dict() if submitted is None else {"submitted": submitted, "collected": res.to_dict()}
+        sys.stdout.write(json.dumps(out, default=str) + "\n")
     else:
         cost = _cost(ctx, res)
         console.print(f"collected {res.n_collected} batch(es): {res.n_ok} item(s) answered, {res.n_failed} failed, "
