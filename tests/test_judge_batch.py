@@ -203,13 +203,24 @@ def test_cli_mistakes_end_in_one_line(tmp_path, fake):
     r = _cli("--db", db, "judge", "run", cfg, "--batch")
     assert r.exit_code == 1 and "has no Batch API (HTTP 404" in r.output and "Fix: run without --batch" in r.output
     assert len(r.output.strip().splitlines()) == 1
+    with Store(db, read_only=True) as s:     # no batch can exist: nothing is left waiting, and the run says why
+        assert s.sql("SELECT count(*) AS n FROM judge_batches")["n"][0] == 0
+        assert s.sql("SELECT status FROM runs")["status"].tolist() == ["failed"]
     fake.batch.script.unavailable = False
     r = _cli("--db", db, "judge", "run", cfg, "--batch", env={})
     assert r.exit_code == 1 and f"${KEY_ENV}, which is not set" in r.output
-    with Store(db, read_only=True) as s:                       # the refused upload left one preparing submission
-        assert s.sql("SELECT state, batch_id FROM judge_batches").values.tolist() == [["preparing", None]]
-    r = _cli("--db", db, "judge", "collect", "--wait", "--poll-every", "0.01")   # which collect sends and collects
-    assert r.exit_code == 0 and "3 item(s) answered" in r.output, r.output
+    fake.batch.script.fail_upload = 3        # HTTP 500 on upload (and the SDK's 2 retries): dropped too
+    r = _cli("--db", db, "judge", "run", cfg, "--batch")
+    assert r.exit_code == 1 and "could not upload the batch file: HTTP 500: upload failed. Fix:" in r.output
+    assert "the items of this batch were not submitted and are planned again" in r.output
+    fake.batch.script.reset_create = 1       # created, but we never heard: kept, looked for, adopted by collect
+    r = _cli("--db", db, "judge", "run", cfg, "--batch")
+    assert r.exit_code == 1 and "could not create the batch: cannot reach" in r.output
+    assert "then `auditor judge collect`: it looks for the batch the provider may have created" in r.output
+    with Store(db, read_only=True) as s:
+        assert s.sql("SELECT state FROM judge_batches")["state"].tolist() == ["preparing"]
+    r = _cli("--db", db, "judge", "collect", "--wait", "--poll-every", "0.01")
+    assert r.exit_code == 0 and "3 item(s) answered" in r.output and "adopted 1 batch" in r.output, r.output
     for f in db.parent.glob(db.name + "*"):
         assert SECRET.encode() not in f.read_bytes()
     assert all(SECRET.encode() not in f["data"] for f in fake.batch.files.values())

@@ -38,7 +38,7 @@ from ._call import ItemCaller, ItemResult, _short
 from ._config import Judge, JudgeConfig
 from ._prompt import PromptRenderer
 
-__all__ = ["BatchRunResult", "CollectResult", "submit_batches", "collect_batches", "judge_from_store"]
+__all__ = ["BatchRunResult", "CollectResult", "ProviderError", "submit_batches", "collect_batches", "judge_from_store"]
 
 ENDPOINT = "/v1/chat/completions"
 MAX_BATCH_BYTES = 190 * 1024 * 1024          # OpenAI accepts input files up to 200 MB
@@ -116,27 +116,53 @@ def _client(judge: Judge, api_key: str, timeout_s: float) -> Any:
     return openai.OpenAI(base_url=judge.base_url, api_key=api_key, max_retries=2, timeout=timeout_s)
 
 
-def _api(judge: Judge, what: str, fn: Callable[[], Any], redact: Callable[[str], str]) -> Any:
-    """Call the provider; its refusals and failures become one line saying what to do."""
+class ProviderError(AuditorError):
+    """A Files/Batches API call failed. ``definitive``: the provider answered with a refusal (a 4xx other than
+    408/409/429), so a batch it was asked to create does not exist; otherwise it may."""
+
+    def __init__(self, message: str, *, definitive: bool):
+        super().__init__(message)
+        self.definitive = definitive
+
+
+def _status_text(e: Any) -> str:
+    """The provider's own words for an HTTP error (its ``error.message``), else the SDK's text."""
+    body = getattr(e, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    msg = body.get("message") if isinstance(body, dict) else None
+    if msg:
+        return _short(Exception(str(msg)), 300).rstrip(".")
+    return _short(e, 300)
+
+
+def _api(judge: Judge, what: str, fn: Callable[[], Any], redact: Callable[[str], str], *,
+         retry: str = "Fix: check the endpoint; `auditor judge collect` tries again (nothing recorded is submitted "
+                      "twice).") -> Any:
+    """Call the provider; its refusals and failures become one line saying what to do (``retry``: the fix of a
+    failure that may pass on another try; empty when the caller words it)."""
     import openai
 
     try:
         return fn()
     except openai.APIStatusError as e:
         code = e.status_code
+        definitive = 400 <= code < 500 and code not in (408, 409, 429)
         if code in (401, 403):
             fix = f"check the API key in ${judge.config.api_key_env}" if judge.config.api_key_env else \
                 "check the API key (api_key_env)"
-            raise AuditorError(redact(f"{safe_url(judge.base_url)} refused to {what} (HTTP {code}). Fix: {fix}."))
+            raise ProviderError(redact(f"{safe_url(judge.base_url)} refused to {what} (HTTP {code}). Fix: {fix}."),
+                                definitive=True) from None
         if code == 404 and what in ("upload the batch file", "create the batch", "list batches"):
-            raise AuditorError(redact(f"{safe_url(judge.base_url)} has no Batch API (HTTP 404 when trying to {what}). "
-                                      "Fix: run without --batch, or use a provider that offers /v1/batches."))
-        raise AuditorError(redact(f"could not {what}: HTTP {code}: {_short(e, 300)}. Fix: `auditor judge collect` "
-                                  "tries again (nothing recorded is submitted twice)."))
+            raise ProviderError(redact(f"{safe_url(judge.base_url)} has no Batch API (HTTP 404 when trying to {what})."
+                                       " Fix: run without --batch, or use a provider that offers /v1/batches."),
+                                definitive=True) from None
+        raise ProviderError(redact(f"could not {what}: HTTP {code}: {_status_text(e)}. "
+                                   + ("Fix: correct the request or the config." if definitive else retry)).strip(),
+                            definitive=definitive) from None
     except (openai.APIConnectionError, openai.APITimeoutError) as e:
-        raise AuditorError(redact(f"could not {what}: cannot reach {safe_url(judge.base_url)} ({_short(e, 200)}). "
-                                  "Fix: check the endpoint; `auditor judge collect` tries again (nothing recorded "
-                                  "is submitted twice)."))
+        raise ProviderError(redact(f"could not {what}: cannot reach {safe_url(judge.base_url)} ({_short(e, 200)}). "
+                                   + retry).strip(), definitive=False) from None
 
 
 class _Session:
@@ -151,24 +177,36 @@ class _Session:
         self.caller = ItemCaller(judge, None, redact=self.redact)
         self.model = self.caller.response_model()
 
-    def call(self, what: str, fn: Callable[[], Any]) -> Any:
-        return _api(self.judge, what, fn, self.redact)
+    def call(self, what: str, fn: Callable[[], Any], **kw) -> Any:
+        return _api(self.judge, what, fn, self.redact, **kw)
 
     def body(self, conversation: dict, sample: int) -> dict:
         return self.caller.request_kwargs(self.renderer.render(conversation, sample))[1]
 
     # -- sending one recorded submission -------------------------------------------------------------------
     def send(self, sid: str, lines_file, run_id: str) -> str:
+        """Upload and create a recorded submission (no batch of it exists: it is new, or ``find`` found none).
+        A failed upload, or a refused create, cannot have created a batch: the submission is then dropped, so its
+        items are planned again; after any other failure of create it stays, to be looked for and adopted."""
         lines_file.seek(0)
-        f = self.call("upload the batch file", lambda: self.client.files.create(
-            file=(f"auditor-{sid}.jsonl", lines_file, "application/jsonl"), purpose="batch"))
+        try:
+            f = self.call("upload the batch file", lambda: self.client.files.create(
+                file=(f"auditor-{sid}.jsonl", lines_file, "application/jsonl"), purpose="batch"), retry="")
+        except ProviderError:
+            bs.discard(self.store, sid)
+            raise
         bs.set_file(self.store, sid, f.id)
         return self.create(sid, f.id, run_id)
 
     def create(self, sid: str, file_id: str, run_id: str) -> str:
         meta = {"auditor_submission": sid, "auditor_run": run_id, "auditor_rater": self.judge.rater_id[:500]}
-        b = self.call("create the batch", lambda: self.client.with_options(max_retries=0).batches.create(
-            input_file_id=file_id, endpoint=ENDPOINT, completion_window="24h", metadata=meta))
+        try:
+            b = self.call("create the batch", lambda: self.client.with_options(max_retries=0).batches.create(
+                input_file_id=file_id, endpoint=ENDPOINT, completion_window="24h", metadata=meta), retry="")
+        except ProviderError as e:
+            if e.definitive:
+                bs.discard(self.store, sid)
+            raise
         bs.set_batch(self.store, sid, b.id, b.status)
         return b.id
 
@@ -274,6 +312,8 @@ def submit_batches(store, judge: Judge, *, where: str | None = None, limit: int 
             sid = bs.record_submission(store, run_id, judge.config_hash, chunk, attempt=1)
             try:
                 batch_id = ses.send(sid, f, run_id)
+            except ProviderError as e:
+                _stop_submitting(store, judge, run_id, res, e)
             finally:
                 f.close()
             res.n_submitted += len(chunk)
@@ -291,13 +331,46 @@ def submit_batches(store, judge: Judge, *, where: str | None = None, limit: int 
         plan.close()
 
 
+def _stop_submitting(store, judge: Judge, run_id: str, res: BatchRunResult, e: ProviderError) -> None:
+    """A submission failed: record what was submitted, and say what happens to the rest."""
+    from ._records import finish_run
+
+    n_open = bs.run_batch_totals(store, run_id)["open"]
+    if n_open:
+        with store.transaction() as con:
+            con.execute("UPDATE runs SET status = 'submitted', metadata = json_merge_patch(coalesce(metadata, '{}'), "
+                        "?) WHERE run_id = ?", [json.dumps({"batches": n_open, "error": str(e)}), run_id])
+    else:
+        finish_run(store, run_id, "failed", counters=_counters(store, judge, run_id), error=str(e))
+    done = (f" ({res.n_submitted} item(s) were submitted in {len(res.batches)} batch(es) before this)"
+            if res.batches else "")
+    raise ProviderError(send_fix(store, e, done), definitive=e.definitive) from None
+
+
+def send_fix(store, e: ProviderError, done: str = "") -> str:
+    """The message of a failed upload/create with what to do, which depends on whether its submission was kept
+    (a batch may exist: it is looked for before anything is sent again) or dropped (its items are planned
+    again)."""
+    text = str(e).rstrip(".")
+    if "Fix:" in text:
+        return text + done + "."
+    if e.definitive:
+        return text + done + ". Fix: correct the config or the endpoint."
+    if bs.open_submissions(store, preparing_only=True):
+        return (f"{text}{done}. Fix: check the endpoint, then `auditor judge collect`: it looks for the batch the "
+                "provider may have created before sending it again (nothing is submitted twice); `auditor judge run "
+                "CONFIG --batch` submits what is not in a batch yet.")
+    return (f"{text}{done}. Fix: check the endpoint, then run `auditor judge run CONFIG --batch` again (the items "
+            "of this batch were not submitted and are planned again).")
+
+
 def _counters(store, judge: Judge, run_id: str) -> dict:
     t = bs.run_batch_totals(store, run_id)
     n = store.con.execute("SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok) FROM (SELECT "
                           "bool_and(status <> 'failed') AS ok FROM signals WHERE run_id = ? GROUP BY conversation_id, "
                           "sample)", [run_id]).fetchall()[0]
-    wall = store.con.execute("SELECT epoch(current_timestamp) - epoch(started_at) FROM runs WHERE run_id = ?",
-                             [run_id]).fetchall()
+    wall = store.con.execute("SELECT epoch(current_timestamp::TIMESTAMP) - epoch(started_at) FROM runs "
+                             "WHERE run_id = ?", [run_id]).fetchall()
     return {"n_done": int(n[0]), "n_failed": int(n[1]), "tokens_in": t["tokens_in"], "tokens_out": t["tokens_out"],
             "cost_usd": judge.batch_cost_usd(t["tokens_in"], t["tokens_out"]),
             "wall_s": float(wall[0][0]) if wall else 0.0}

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from . import _batch_store as bs
-from ._batch import FINAL, _CUSTOM_ID, CollectResult, _conversations, _counters, _Session
+from ._batch import FINAL, _CUSTOM_ID, CollectResult, ProviderError, _conversations, _counters, _Session, send_fix
 from ._call import ItemResult
 
 __all__ = ["collect_round", "collect_one"]
@@ -211,7 +211,10 @@ def collect_round(store, subs: list[bs.Submission], session: Callable[[str], _Se
         ses = session(sub.config_hash)
         res.n_checked += 1
         if sub.state == "preparing":
-            sub.batch_id, adopted = ses.resume(sub)
+            try:
+                sub.batch_id, adopted = ses.resume(sub)
+            except ProviderError as e:
+                raise ProviderError(send_fix(store, e), definitive=e.definitive) from None
             res.n_adopted += adopted
         b = ses.call("check the batch", lambda: ses.client.batches.retrieve(sub.batch_id))
         res.statuses[b.status] = res.statuses.get(b.status, 0) + 1
@@ -223,8 +226,13 @@ def collect_round(store, subs: list[bs.Submission], session: Callable[[str], _Se
         new_sid = collect_one(store, ses, sub, b, res)
         touched[sub.run_id] = ses.judge
         if new_sid is not None:
-            with ses.jsonl(bs.submission_items(store, new_sid)) as f:
-                ses.send(new_sid, f, sub.run_id)
+            try:
+                with ses.jsonl(bs.submission_items(store, new_sid)) as f:
+                    ses.send(new_sid, f, sub.run_id)
+            except ProviderError as e:
+                raise ProviderError(send_fix(store, e, " (while re-submitting; the results of the finished batch are "
+                                             "stored)"),
+                                    definitive=e.definitive) from None
             res.n_open += 1
     for run_id, judge in touched.items():
         _close_run(store, judge, run_id, res)

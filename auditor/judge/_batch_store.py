@@ -13,13 +13,14 @@ import json
 import urllib.parse
 import uuid
 import hashlib
+import time
 from typing import Any
 
 import pyarrow as pa
 
 from ..store import Store
 
-__all__ = ["Submission", "BatchItem", "custom_id_for", "record_submission", "set_file", "set_batch",
+__all__ = ["Submission", "BatchItem", "custom_id_for", "record_submission", "discard", "set_file", "set_batch",
            "open_submissions", "submission_items", "mark_collected", "run_batch_totals"]
 
 MAX_CUSTOM_ID = 64
@@ -72,12 +73,22 @@ def record_submission(store: Store, run_id: str, config_hash: str, items: list[B
         "reasks": [i.reasks for i in items], "retries": [i.retries for i in items],
         "body": [i.body for i in items]}, schema=_ITEM_SCHEMA)
     with store.transaction() as con:
+        # the unix time travels in metadata: the TIMESTAMP column is in the session's time zone, the provider's
+        # created_at in UTC seconds (``find`` compares them)
         con.execute("INSERT INTO judge_batches (submission_id, run_id, config_hash, state, n_items, attempt, metadata) "
                     "VALUES (?, ?, ?, 'preparing', ?, ?, ?)",
-                    [sid, run_id, config_hash, len(items), attempt, json.dumps(metadata or {})])
+                    [sid, run_id, config_hash, len(items), attempt,
+                     json.dumps({**(metadata or {}), "created_unix": time.time()})])
         con.execute("INSERT INTO judge_batch_items (submission_id, custom_id, conversation_id, sample, reasks, "
                     "retries, body) SELECT * FROM _auditor_batch_items")
     return sid
+
+
+def discard(store: Store, submission_id: str) -> None:
+    """Forget a submission no batch can exist for (its upload failed, or the provider refused to create it)."""
+    with store.transaction() as con:
+        con.execute("DELETE FROM judge_batch_items WHERE submission_id = ?", [submission_id])
+        con.execute("DELETE FROM judge_batches WHERE submission_id = ? AND state = 'preparing'", [submission_id])
 
 
 def set_file(store: Store, submission_id: str, file_id: str) -> None:
@@ -98,10 +109,13 @@ def set_status(store: Store, submission_id: str, provider_status: str) -> None:
                     "WHERE submission_id = ?", [provider_status, submission_id])
 
 
-def open_submissions(store: Store, *, run_id: str | None = None, config_hash: str | None = None) -> list[Submission]:
-    """Submissions not yet collected, oldest first (optionally of one run or one config)."""
+def open_submissions(store: Store, *, run_id: str | None = None, config_hash: str | None = None,
+                     preparing_only: bool = False) -> list[Submission]:
+    """Submissions not yet collected, oldest first (optionally of one run or one config, or only those never
+    confirmed by the provider)."""
     q = ("SELECT submission_id, run_id, config_hash, state, batch_id, input_file_id, provider_status, n_items, "
-         "attempt, epoch(created_at) FROM judge_batches WHERE state <> 'collected'")
+         "attempt, coalesce(TRY_CAST(metadata->>'created_unix' AS DOUBLE), epoch(created_at)) FROM judge_batches "
+         "WHERE state <> 'collected'")
     params: list[Any] = []
     if run_id is not None:
         q += " AND run_id = ?"
@@ -109,6 +123,8 @@ def open_submissions(store: Store, *, run_id: str | None = None, config_hash: st
     if config_hash is not None:
         q += " AND config_hash = ?"
         params.append(config_hash)
+    if preparing_only:
+        q += " AND state = 'preparing'"
     rows = store.con.execute(q + " ORDER BY created_at, submission_id", params).fetchall()
     return [Submission(*r[:9], created_s=float(r[9])) for r in rows]
 
