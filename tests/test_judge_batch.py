@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -286,3 +287,26 @@ def test_sigkill_anywhere_loses_nothing_and_pays_nothing_twice(tmp_path, fake, h
     _stored_as_expected(db, cfg, n)
     with Store(db, read_only=True) as s:
         assert s.sql("SELECT status FROM runs WHERE n_done > 0")["status"].tolist() == ["finished"]
+
+
+def test_ctrl_c_while_waiting_keeps_everything_and_collect_resumes(tmp_path, fake):
+    db = make_store(tmp_path / "s.duckdb", n=4)
+    cfg = write_config(tmp_path, fake.url)
+    fake.batch.script.polls = 10 ** 6                 # never finishes while we wait
+    proc = subprocess.Popen([*AUDITOR, "--db", str(db), "judge", "run", str(cfg), "--batch", "--wait", "--poll-every",
+                             "0.05"], env={**os.environ, KEY_ENV: SECRET}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while [op for op, _ in fake.batch.log].count("retrieve") < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "`auditor judge collect` resumes" in err, (out, err)
+    assert "Traceback" not in err and SECRET not in out + err
+    fake.batch.script.polls = 0
+    for b in fake.batch.batches.values():
+        b["_polls"] = 0
+    r = _cli("--db", db, "judge", "collect", "--wait", "--poll-every", "0.01")
+    assert r.exit_code == 0 and "4 item(s) answered" in r.output, r.output
+    assert [op for op, _ in fake.batch.log].count("create") == 1
+    _stored_as_expected(db, cfg, 4)
