@@ -183,3 +183,21 @@ def test_yaml_alias_bomb_and_broken_yaml_are_one_line_with_a_fix(tmp_path):
         with pytest.raises(err) as info:
             load(f)
         assert "line 2: not valid YAML" in str(info.value) and "Fix:" in str(info.value)
+
+
+def test_ctrl_c_during_a_query_is_an_interruption_not_an_internal_error(db):
+    """DuckDB turns SIGINT during a query into ``RuntimeError: Query interrupted``; the CLI says "interrupted", 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", "from auditor.cli import main; main()", "--db", str(db), "sql",
+                             "SELECT count(*) FROM range(100000000000) t(i) WHERE i % 7 = hash(i) % 3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    time.sleep(3)                          # imports done, the query running
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted", (out, err)
+    assert "internal error" not in err and "Traceback" not in err

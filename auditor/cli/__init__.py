@@ -153,9 +153,21 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as e:      # noqa: BLE001 - the CLI boundary: a bug must not end in a raw traceback
         if debug:
             raise
+        if interrupted(e):          # Ctrl-C while DuckDB ran a query: it raises its own error, not KeyboardInterrupt
+            sys.stderr.write("interrupted\n")
+            sys.exit(130)
         sys.stderr.write(f"Error: internal error ({type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
                          "). This is a bug in auditor: rerun with --debug for the traceback and report it.\n")
         sys.exit(INTERNAL_ERROR)
+
+
+def interrupted(e: BaseException) -> bool:
+    """Whether ``e`` is a Ctrl-C: Python's, or DuckDB's for a query it was running (``InterruptException``, or a
+    ``RuntimeError: Query interrupted`` from some of its result paths)."""
+    if isinstance(e, KeyboardInterrupt):
+        return True
+    name = type(e).__name__
+    return name == "InterruptException" or (isinstance(e, RuntimeError) and "interrupted" in str(e).lower())
 
 
 def _click_exceptions():

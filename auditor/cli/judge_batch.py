@@ -67,11 +67,15 @@ def _collect(ctx: typer.Context, *, run, judge, wait: bool, poll_every: float, a
             err_console.print(f"[dim]waiting: {r.n_open} batch(es) open ({states}); {r.n_ok} answered, "
                               f"{r.n_failed} failed so far[/]", highlight=False)
 
+    from . import interrupted
+
     try:
         with open_store(ctx) as store:
             res = collect_batches(store, run=run, judge=judge, env=os.environ, wait=wait, poll_s=min(10.0, poll_every),
                                   poll_max_s=poll_every, progress=progress)
-    except KeyboardInterrupt:
+    except BaseException as e:    # Ctrl-C in a sleep (KeyboardInterrupt) or in a DuckDB query (its own error)
+        if not interrupted(e):
+            raise
         err_console.print("[yellow]interrupted[/]: every collected batch is stored; `auditor judge collect` "
                           "resumes (nothing is submitted twice).", highlight=False)
         raise typer.Exit(130)
