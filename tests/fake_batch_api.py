@@ -214,8 +214,7 @@ class BatchAPI:
         return lines, errors
 
     def _finish(self, b: dict) -> None:
-        m = sys.modules[type(self.fake).__module__]          # fake_openai, however it was imported
-        _schema_of, _tokens, answer_for, INVALID_LABEL = m._schema_of, m._tokens, m.answer_for, m.INVALID_LABEL
+        completion_for = sys.modules[type(self.fake).__module__].completion_for   # fake_openai, however imported
         out, err = [], []
         lines = b["_lines"]
         n_run = len(lines) if b["_outcome"] != "expired" else len(lines) // 2
@@ -240,37 +239,12 @@ class BatchAPI:
             if fault == "malformed":
                 out.append('{"id": "' + rid + '", "custom_id": "' + cid + '", "response": {"status_c')
                 continue
-            body = line["body"]
-            how, schema, name = _schema_of(body)
-            answer = answer_for(schema, key)
-            finish = "tool_calls" if how == "tools" else "stop"
-            if fault == "invalid":
-                for k, v in answer.items():
-                    if isinstance(v, str) and k != "rationale":
-                        answer[k] = INVALID_LABEL
-                        break
-            text = json.dumps(answer)
-            if fault == "bad_json":
-                text = "Sure! " + text[: len(text) // 2]
-            elif fault == "truncated":
-                text, finish = text[: len(text) // 2], "length"
-            if fault is None:
+            reply, answer = completion_for(line["body"], key, fault)
+            if answer is not None:
                 with self._lock:
                     self.answered[key] += 1
-            msg: dict[str, Any] = {"role": "assistant", "content": None}
-            if how == "tools":
-                msg["tool_calls"] = [{"id": f"call_{rid}", "type": "function",
-                                      "function": {"name": name, "arguments": text}}]
-            else:
-                msg["content"] = text
-            pt = _tokens(json.dumps(body.get("messages", [])))
             out.append(json.dumps({"id": rid, "custom_id": cid, "error": None, "response": {
-                "status_code": 200, "request_id": rid, "body": {
-                    "id": f"chatcmpl-{rid}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model"), "choices": [{"index": 0, "message": msg, "finish_reason": finish,
-                                                             "logprobs": None}],
-                    "usage": {"prompt_tokens": pt, "completion_tokens": _tokens(text),
-                              "total_tokens": pt + _tokens(text)}}}}))
+                "status_code": 200, "request_id": rid, "body": reply}}))
         status = "expired" if b["_outcome"] == "expired" else "completed"
         now = int(time.time())
         b.update(status=status, output_file_id=self._store_file(out), error_file_id=self._store_file(err),

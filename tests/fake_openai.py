@@ -50,7 +50,7 @@ try:
 except ImportError:  # pragma: no cover - when tests/ is imported as a package
     from tests.fake_batch_api import BatchAPI
 
-__all__ = ["FakeOpenAI", "Request", "pick", "answer_for", "FAULTS"]
+__all__ = ["FakeOpenAI", "Request", "pick", "answer_for", "completion_for", "FAULTS"]
 
 FAULTS = ("429", "429_echo", "500", "401", "malformed", "bad_json", "invalid", "truncated", "hang", "html",
           "no_choices", "reset", "huge", "huge_chunked", "slowloris", "400", "drop")    # the last two: batch lines
@@ -154,6 +154,39 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+def completion_for(body: dict, key: str, fault: str | None = None) -> tuple[dict, dict | None]:
+    """The chat completion the server answers to request ``body`` for item ``key`` (a tool call when ``tools``
+    are sent, JSON content otherwise), and the answer in it when valid. ``fault``: ``"invalid"`` (one option
+    replaced by :data:`INVALID_LABEL`), ``"bad_json"`` (prose and half the JSON), ``"truncated"`` (half the JSON,
+    ``finish_reason="length"``); any other value gives the valid reply."""
+    how, schema, name = _schema_of(body)
+    answer = answer_for(schema, key)
+    if fault == "invalid":
+        for k, v in answer.items():
+            if isinstance(v, str) and k not in ("rationale",):
+                answer[k] = INVALID_LABEL
+                break
+    text = json.dumps(answer)
+    finish = "tool_calls" if how == "tools" else "stop"
+    if fault == "bad_json":
+        text = "Sure! Here are my ratings: " + text[: len(text) // 2]
+    elif fault == "truncated":
+        text, finish = text[: len(text) // 2], "length"
+    prompt_tokens = _tokens(json.dumps(body.get("messages", [])))
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    if how == "tools":
+        message["tool_calls"] = [{"id": f"call_{_h(key, str(time.time())) % 10**8}", "type": "function",
+                                  "function": {"name": name, "arguments": text}}]
+    else:
+        message["content"] = text
+    reply = {"id": f"chatcmpl-{_h(key, str(time.time_ns())) % 10**12}", "object": "chat.completion",
+             "created": int(time.time()), "model": body.get("model", "fake"),
+             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text),
+                       "total_tokens": prompt_tokens + _tokens(text)}}
+    return reply, (answer if fault is None else None)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "_Server"
@@ -254,37 +287,12 @@ class _Handler(BaseHTTPRequestHandler):
             fake._record(rec)
             self._slowloris(fake, fault_arg)
             return
-        how, schema, name = _schema_of(body)
-        answer = answer_for(schema, key)
-        if fault == "invalid":
-            for k, v in answer.items():
-                if isinstance(v, str) and k not in ("rationale",):
-                    answer[k] = INVALID_LABEL
-                    break
-        text = json.dumps(answer)
-        finish = "tool_calls" if how == "tools" else "stop"
-        if fault == "bad_json":
-            text = "Sure! Here are my ratings: " + text[: len(text) // 2]
-        elif fault == "truncated":
-            text, finish = text[: len(text) // 2], "length"
-        rec.answer = answer if fault is None else None
-        prompt_tokens = _tokens(json.dumps(body.get("messages", [])))
-        message: dict[str, Any] = {"role": "assistant", "content": None}
-        if how == "tools":
-            message["tool_calls"] = [{"id": f"call_{_h(key, str(time.time())) % 10**8}", "type": "function",
-                                      "function": {"name": name, "arguments": text}}]
-        else:
-            message["content"] = text
-        reply = {"id": f"chatcmpl-{_h(key, str(time.time_ns())) % 10**12}", "object": "chat.completion",
-                 "created": int(time.time()), "model": body.get("model", "fake"),
-                 "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text),
-                           "total_tokens": prompt_tokens + _tokens(text)}}
+        reply, rec.answer = completion_for(body, key, fault)
         if fault in ("huge", "huge_chunked"):
             fake._record(rec)
             self._huge(reply, int(fault_arg or fake.huge_bytes), chunked=fault == "huge_chunked")
             return
-        rec.tokens_in, rec.tokens_out = prompt_tokens, _tokens(text)
+        rec.tokens_in, rec.tokens_out = reply["usage"]["prompt_tokens"], reply["usage"]["completion_tokens"]
         payload = json.dumps(reply).encode()
         if fault == "reset":
             fake._record(rec)

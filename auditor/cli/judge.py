@@ -155,14 +155,18 @@ def run(ctx: typer.Context,
         err_console.print(f"[bold red]Error:[/] run failed: {escape(str(res.error))} (finished items are stored)",
                           highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    asked = res.n_done + res.n_failed
-    if asked and res.n_failed / asked > max_failure_rate:
-        err_console.print(f"[bold red]Error:[/] {res.n_failed} of {asked} requested item(s) failed "
-                          f"({res.n_failed / asked:.1%} > --max-failure-rate {max_failure_rate:.1%}); the first: "
-                          f"{escape(str(res.first_failure).rstrip('.'))}. Fix: `auditor judge show {res.run_id}` "
-                          "lists the reasons; the same command again retries the failed items (what succeeded is "
-                          "stored).",
-                          highlight=False, soft_wrap=True)
+    exit_if_too_many_failed(res.n_failed, res.n_done + res.n_failed, max_failure_rate, res.first_failure,
+                            what="requested", run=res.run_id, retry="the same command again retries the failed "
+                            "items (what succeeded is stored)")
+
+
+def exit_if_too_many_failed(n_failed: int, asked: int, max_rate: float, first: str | None, *, what: str, run: str,
+                            retry: str) -> None:
+    """Exit 1 (after everything is stored) when more than ``max_rate`` of the ``asked`` items failed."""
+    if asked and n_failed / asked > max_rate:
+        err_console.print(f"[bold red]Error:[/] {n_failed} of {asked} {what} item(s) failed ({n_failed / asked:.1%} > "
+                          f"--max-failure-rate {max_rate:.1%}); the first: {escape(str(first).rstrip('.'))}. Fix: "
+                          f"`auditor judge show {run}` lists the reasons; {retry}.", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -104,14 +104,11 @@ def _collect(ctx: typer.Context, *, run, judge, wait: bool, poll_every: float, a
                           "reasons; `auditor judge run CONFIG --batch` retries the failed items.", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(1)
-    asked = res.n_ok + res.n_failed
-    if asked and res.n_failed / asked > max_failure_rate:
-        err_console.print(f"[bold red]Error:[/] {res.n_failed} of {asked} collected item(s) failed "
-                          f"({res.n_failed / asked:.1%} > --max-failure-rate {max_failure_rate:.1%}); the first: "
-                          f"{escape(str(res.first_failure).rstrip('.'))}. Fix: `auditor judge show latest` lists the "
-                          "reasons; `auditor judge run CONFIG --batch` retries the failed items.", highlight=False,
-                          soft_wrap=True)
-        raise typer.Exit(1)
+    from .judge import exit_if_too_many_failed
+
+    exit_if_too_many_failed(res.n_failed, res.n_ok + res.n_failed, max_failure_rate, res.first_failure,
+                            what="collected", run=next(iter(res.runs), "latest"),
+                            retry="`auditor judge run CONFIG --batch` retries the failed items")
 
 
 def _cost(ctx, res) -> str:
