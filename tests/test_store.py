@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import duckdb
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -82,3 +83,41 @@ def test_demo_twice_changes_nothing(tmp_path):
         res = build_demo_store(s)
         assert all(r.n_inserted == 0 and r.batch_id is None for r in res)
         assert snap == {t: s.sql(f"SELECT * FROM {t} ORDER BY ALL").to_csv() for t in snap}
+
+
+def test_migration_008_keeps_every_signal_and_types_status_and_value_source(tmp_path):
+    """A store at schema 7 with signals of every status and value source upgrades to ENUM columns: the rows are
+    the same text, SQL sees text, ORDER BY sorts as before, and a status outside the domain is refused."""
+    path = tmp_path / "v7.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+    for v, name, sql in MIGRATIONS:
+        if v <= 7:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [v, name])
+    rows = [("c1", "llm_rubric", "Q0", "h1", 0, "ok", "3", 3.0, "label", None, None, None, None, None, None, "b1"),
+            ("c1", "llm_rubric", "Q1", "h1", 0, "not_answered", None, None, None, None, None, None, None, None, None,
+             "b1"),
+            ("c1", "llm_rubric", "Q0", "j1", 0, "failed", None, None, None, None, None, "{bad", None, "unparsable",
+             "r1", "b2"),
+            ("c2", "llm_rubric", "Q0", "j1", 1, "ok", "2", 2.2, "expected", 0.8, '{"1": 0.2, "2": 0.8}', "x", "why",
+             None, "r1", "b2"),
+            ("c2", "llm_rubric", "Q1", "j1", 0, "ok", "1", 1.0, "argmax", None, None, None, None, None, None, "b2"),
+            ("c3", "llm_rubric", "Q0", "p", 0, "ok", None, 2.5, "value", None, None, None, None, None, None, "b3"),
+            ("c3", "llm_rubric", "Q1", "p", 0, "ok", "2", 2.0, "panel", None, None, None, None, None, None, "b3")]
+    con.executemany("INSERT INTO signals VALUES (" + ", ".join("?" * 16) + ")", rows)
+    before = con.execute("SELECT * FROM signals ORDER BY ALL").fetchall()
+    con.close()
+    with Store(path) as s:
+        assert s.con.execute("SELECT * FROM signals ORDER BY ALL").fetchall() == before
+        types = dict(s.con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = "
+                                   "'signals'").fetchall())
+        assert types["status"].startswith("ENUM") and types["value_source"].startswith("ENUM")
+        got = s.sql("SELECT status, value_source FROM signals ORDER BY status, value_source")
+        assert got["status"].tolist() == sorted(r[5] for r in rows)       # text order, as with VARCHAR
+        assert not any(isinstance(t, pd.CategoricalDtype) for t in got.dtypes)
+        assert s.sql("SELECT count(*) AS n FROM signals WHERE status = 'nonsense'")["n"][0] == 0
+        with pytest.raises(duckdb.ConversionException):
+            s.con.execute("INSERT INTO signals (conversation_id, rubric, dimension, rater_id, status) "
+                          "VALUES ('c9', 'llm_rubric', 'Q0', 'h1', 'answered')")

@@ -308,14 +308,17 @@ def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
                f"{probs.scored_exprs()} "
                f"FROM ({stage_r}) r")
     p_label, p_value, p_source = probs.outputs()
-    stage_o = (f"SELECT p.*, CASE WHEN st = 'failed' THEN 'failed' WHEN _missing OR _skip THEN 'not_answered' "
-               f"ELSE 'ok' END AS status, "
+    # status and value_source as the store's ENUM types (migration 008), arm by arm: a cast of the finished column
+    # would look every row's text up in the type (~1 s per 32M rows), a cast of a constant arm happens once
+    st_, vs_ = (lambda v: f"{v}::signal_status"), (lambda v: f"{v}::signal_value_source")
+    stage_o = (f"SELECT p.*, CASE WHEN st = 'failed' THEN {st_(sql_str('failed'))} WHEN _missing OR _skip THEN "
+               f"{st_(sql_str('not_answered'))} ELSE {st_(sql_str('ok'))} END AS status, "
                f"CASE WHEN _missing OR _skip THEN NULL WHEN _ok_lab THEN _rlab WHEN _only_val THEN _vlabel "
                f"WHEN _only_p THEN {p_label} END AS label, "
                f"CASE WHEN _missing OR _skip THEN NULL WHEN _ok_lab THEN _rval WHEN _only_val THEN val_num "
                f"WHEN _only_p THEN {p_value} END AS value, "
-               f"CASE WHEN _missing OR _skip THEN NULL WHEN _ok_lab THEN 'label' WHEN _only_val THEN 'value' "
-               f"WHEN _only_p THEN {p_source} END AS value_source, "
+               f"CASE WHEN _missing OR _skip THEN NULL WHEN _ok_lab THEN {vs_(sql_str('label'))} WHEN _only_val THEN "
+               f"{vs_(sql_str('value'))} WHEN _only_p THEN {vs_(p_source)} END AS value_source, "
                f"CASE WHEN _anyp THEN _pjson END AS probs, TRY_CAST(coalesce(smp, 0) AS INTEGER) AS sample "
                f"FROM ({stage_p}) p")
     checks = _checks(C, st["smp_bad"], st["kinds"], probs, opts, st["invisible"])

@@ -216,7 +216,7 @@ class Store:
             if guard:
                 self.con.execute("BEGIN TRANSACTION")
             try:
-                return self.con.execute(query, params or []).fetchdf()
+                return _enums_as_text(self.con.execute(query, params or []).fetchdf())
             finally:
                 if guard:
                     self.con.execute("ROLLBACK")
@@ -264,6 +264,15 @@ class Store:
                               + (f"; stored in this store: {', '.join(stored)}" if stored else "")
                               + ". Fix: use one of them (`auditor rubrics list`), or a path to a rubric YAML "
                                 "file.") from None
+
+
+def _enums_as_text(df: pd.DataFrame) -> pd.DataFrame:
+    """ENUM columns (signals.status, .value_source) as the text columns they were before migration 008, not
+    pandas categoricals (whose groupby shows unused members and whose fillna refuses new values)."""
+    for i, t in enumerate(df.dtypes):
+        if isinstance(t, pd.CategoricalDtype):
+            df.isetitem(i, df.iloc[:, i].astype("str"))
+    return df
 
 
 def sql_error(e: Exception) -> str:

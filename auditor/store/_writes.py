@@ -220,6 +220,10 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
                    ).fetchall()[0][0]:
         raise NeedsCheck                 # stored signals of these raters: compare key by key
     result.batch_id = new_batch_id()
+    # a store without signals (the first bulk load) holds only this file's rows afterwards: the checks below then
+    # read every row instead of filtering on the batch id (a string comparison per stored row)
+    mine = "true" if _empty(con, "signals") else "batch_id = ?"
+    args = [] if mine == "true" else [result.batch_id]
     # the store's row order means nothing (every read orders), and not keeping it makes the insert ~6% cheaper
     con.execute("SET preserve_insertion_order = false")
     try:
@@ -236,15 +240,19 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
     # duplicates: sort the new rows by a hash of their key and compare neighbours
     n_dup = con.execute(
         "SELECT count(*) FROM (SELECT h = lag(h) OVER (ORDER BY h) AS d FROM (SELECT hash(conversation_id, "
-        "dimension, rater_id, sample) AS h FROM signals WHERE batch_id = ?)) WHERE d", [result.batch_id]
+        f"dimension, rater_id, sample) AS h FROM signals WHERE {mine})) WHERE d", args
     ).fetchall()[0][0]
     if n_dup:
         raise NeedsCheck
     n_na, n_failed = con.execute("SELECT count(*) FILTER (WHERE status = 'not_answered'), count(*) FILTER (WHERE "
-                                 "status = 'failed') FROM signals WHERE batch_id = ?", [result.batch_id]).fetchall()[0]
+                                 f"status = 'failed') FROM signals WHERE {mine}", args).fetchall()[0]
     result.n_inserted, result.n_not_answered, result.n_failed = n, n_na, n_failed
     _insert_raters_conversations(con, rat, prep.convs, result.batch_id)
     _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
+
+
+def _empty(con, table: str) -> bool:
+    return not con.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchall()[0][0]
 
 
 def _stored_rater_conflict(con, rat: str) -> bool:
@@ -261,8 +269,10 @@ def _stored_task_conflict(con, conv: str) -> bool:
 def _insert_raters_conversations(con, rat: str, conv: str, batch_id: str) -> None:
     con.execute(f"INSERT INTO raters (rater_id, kind, model, config_hash) SELECT rid, k0, model, config_hash "
                 f"FROM {rat} i WHERE NOT EXISTS (SELECT 1 FROM raters r WHERE r.rater_id = i.rid)")
+    new_only = "" if _empty(con, "conversations") else \
+        "WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = i.cid)"
     con.execute(f"INSERT INTO conversations (conversation_id, task_id, batch_id) SELECT cid, t0, ? FROM {conv} i "
-                f"WHERE NOT EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = i.cid)", [batch_id])
+                f"{new_only}", [batch_id])
     con.execute(f"UPDATE conversations c SET task_id = i.t0 FROM {conv} i WHERE c.conversation_id = i.cid "
                 f"AND i.t0 IS NOT NULL AND c.task_id IS NULL")
     con.execute(f"INSERT INTO tasks (task_id) SELECT DISTINCT t0 FROM {conv} i WHERE t0 IS NOT NULL AND NOT EXISTS "
