@@ -376,3 +376,36 @@ def test_composed_and_decomposed_spellings_of_an_id_are_one_conversation(tmp_pat
             "NFC", "anaïs")]]
         again = s.ingest_signals(path, rubric="llm_rubric")          # idempotent in either spelling
         assert again.n_inserted == 0
+
+
+def test_conversation_keys_stay_unique_across_bulk_loads_and_other_writers(tmp_path):
+    """A bulk load takes one block of conv_key values; loads after it, and writers that use the sequence one row at
+    a time (conversations files), never reuse a key."""
+    head = "conversation_id,dimension,rater_id,rater_kind,label\n"
+    (tmp_path / "a.csv").write_text(head + "".join(f"c{i},Q0,h1,human,2\n" for i in range(50)), encoding="utf-8")
+    (tmp_path / "b.csv").write_text(head + "".join(f"c{i},Q0,h2,human,2\n" for i in range(40, 90)),
+                                    encoding="utf-8")
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps({"conversation_id": f"x{i}", "messages": [
+        {"role": "user", "content": "hi"}]}) + "\n" for i in range(5)), encoding="utf-8")
+    with Store(tmp_path / "s.duckdb") as s:
+        s.ingest_signals(tmp_path / "a.csv", rubric="llm_rubric")
+        s.ingest_conversations(tmp_path / "c.jsonl")
+        s.ingest_signals(tmp_path / "b.csv", rubric="llm_rubric")
+        n, keys = s.con.execute("SELECT count(*), count(DISTINCT conv_key) FROM conversations").fetchall()[0]
+        assert n == keys == 95
+        top = s.con.execute("SELECT max(conv_key) FROM conversations").fetchall()[0][0]
+        assert s.con.execute("SELECT nextval('conversation_key_seq')").fetchall()[0][0] > top
+
+
+def test_csv_cells_with_edge_whitespace_are_trimmed_in_a_column_that_has_few(tmp_path):
+    """Columns without an edge-whitespace cell skip the trim; one such cell anywhere (here the last row, a tab, a
+    trailing space) makes its column trimmed again, and every other column stays exact."""
+    rows = [f"c{i},Q0,h1,human,2" for i in range(2000)] + ["\tc2000 ,Q0, h1,human,3 "]
+    (tmp_path / "a.csv").write_text("conversation_id,dimension,rater_id,rater_kind,label\n" + "\n".join(rows) + "\n",
+                                    encoding="utf-8")
+    with Store(":memory:") as s:
+        assert s.ingest_signals(tmp_path / "a.csv", rubric="llm_rubric").n_inserted == 2001
+        got = s.sql("SELECT conversation_id, rater_id, label FROM signals WHERE conversation_id IN ('c0', 'c2000') "
+                    "ORDER BY 1").values.tolist()
+        assert got == [["c0", "h1", "2"], ["c2000", "h1", "3"]]
+        assert s.sql("SELECT count(DISTINCT rater_id) AS n FROM signals")["n"][0] == 1

@@ -64,14 +64,15 @@ def _fail(src: Source, row, fld, problem, fix):
 
 def _renamed(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, prep: Prepared):
     """The view ``_sig_r``: the file's columns under their canonical names (``--map``), long (``--wide`` melted).
-    Returns (view, column names as the user sees them, notes)."""
+    Returns (view, column names as the user sees them, notes, the names of clean text columns)."""
     for s, d in opts.mapping.items():
         if s not in src.types:
             _fail(src, None, short_text(s), f"--map {short_text(s)}={short_text(d)}: the file has no column "
                   f"{short_text(s)!r}", f"use one of the file's columns: {short_list(src.types)}.")
     cols: dict[str, Col] = {}
     for c, t in src.types.items():
-        cols[opts.mapping.get(c, c)] = Col(c, t, flag=f"__nonscalar__{c}" if c in src.nonscalar else None)
+        cols[opts.mapping.get(c, c)] = Col(c, t, flag=f"__nonscalar__{c}" if c in src.nonscalar else None,
+                                           clean=c in src.clean)
     notes: list[str] = []
     prep.n_expected = src.n_rows
     sel = [f"{c.q} AS {quote_ident(n)}" for n, c in cols.items()]
@@ -110,12 +111,13 @@ def _renamed(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
     view = f"_sig_r_{tag}"
     con.execute(f"CREATE TEMP VIEW {view} AS SELECT {', '.join(sel)}, _row FROM {frm}")
     prep.drops.append(f"DROP VIEW IF EXISTS {view}")
-    return view, names, notes
+    clean = {n for n, c in cols.items() if c.clean and n in names}    # a melted label mixes columns: not clean
+    return view, names, notes, clean
 
 
-def _columns(con, view: str) -> dict[str, Col]:
+def _columns(con, view: str, clean: set) -> dict[str, Col]:
     types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()}
-    return {n: Col(n, t, flag=f"__nonscalar__{n}" if f"__nonscalar__{n}" in types else None)
+    return {n: Col(n, t, flag=f"__nonscalar__{n}" if f"__nonscalar__{n}" in types else None, clean=n in clean)
             for n, t in types.items() if not n.startswith("__nonscalar__") and n != "_row"}
 
 
@@ -133,9 +135,9 @@ def prepare_signals(con, src: Source, rubric: Rubric, opts: SignalOptions) -> Pr
 
 
 def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, prep: Prepared) -> None:
-    view_r, names, notes = _renamed(con, src, rubric, opts, tag, prep)
+    view_r, names, notes, clean = _renamed(con, src, rubric, opts, tag, prep)
     prep.notes += notes
-    C = _columns(con, view_r)
+    C = _columns(con, view_r, clean)
     for col, flag in (("rater_id", opts.rater_id), ("rater_kind", opts.rater_kind)):
         if flag is not None:
             if col in C and con.execute(f"SELECT bool_or({C[col].text()} IS NOT NULL) FROM {view_r}"

@@ -50,6 +50,7 @@ class Col:
     type: str
     flag: str | None = None
     expr: str | None = None          # a SQL expression standing for the column (e.g. --rater-id's constant)
+    clean: bool = False              # no cell starts or ends in whitespace (Source.clean): text needs no trim
 
     @property
     def kind(self) -> str:
@@ -77,6 +78,8 @@ class Col:
         if self.kind in ("int", "decimal", "bool"):
             return self.raw()
         r = self.raw()
+        if self.clean:
+            return f"nullif({r}, '')"
         # trim only what starts or ends in whitespace or a control character (testing the first and last
         # character is several times cheaper than trimming every cell, or than ascii())
         return f"nullif(CASE WHEN {r}[1] <= ' ' OR {r}[-1] <= ' ' THEN trim({r}, {WS}) ELSE {r} END, '')"
