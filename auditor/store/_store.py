@@ -271,7 +271,7 @@ def _enums_as_text(df: pd.DataFrame) -> pd.DataFrame:
     pandas categoricals (whose groupby shows unused members and whose fillna refuses new values)."""
     for i, t in enumerate(df.dtypes):
         if isinstance(t, pd.CategoricalDtype):
-            df.isetitem(i, df.iloc[:, i].astype("str"))
+            df.isetitem(i, df.iloc[:, i].astype(t.categories.dtype))     # pandas' own text dtype, NaN kept
     return df
 
 

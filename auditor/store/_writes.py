@@ -251,6 +251,10 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
     _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
 
 
+def _has_setval(con) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'setval'").fetchall()[0][0])
+
+
 def _empty(con, table: str) -> bool:
     return not con.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchall()[0][0]
 
@@ -275,11 +279,14 @@ def _insert_raters_conversations(con, rat: str, conv: str, batch_id: str) -> Non
     # million conversations)
     n_new = con.execute(f"SELECT count(*) FROM {conv} i {new_only}").fetchall()[0][0]
     if n_new:
-        (k0,), = con.execute("SELECT nextval('conversation_key_seq')").fetchall()
-        if n_new > 1:
+        if n_new > 1 and _has_setval(con):
+            (k0,), = con.execute("SELECT nextval('conversation_key_seq')").fetchall()
             con.execute("SELECT setval('conversation_key_seq', ?)", [k0 + n_new - 1])
-        con.execute(f"INSERT INTO conversations (conversation_id, conv_key, task_id, batch_id) SELECT cid, "
-                    f"? + row_number() OVER () - 1, t0, ? FROM {conv} i {new_only}", [k0, batch_id])
+            con.execute(f"INSERT INTO conversations (conversation_id, conv_key, task_id, batch_id) SELECT cid, "
+                        f"? + row_number() OVER () - 1, t0, ? FROM {conv} i {new_only}", [k0, batch_id])
+        else:                  # one conversation, or a DuckDB without setval: nextval per row
+            con.execute(f"INSERT INTO conversations (conversation_id, task_id, batch_id) SELECT cid, t0, ? "
+                        f"FROM {conv} i {new_only}", [batch_id])
     con.execute(f"UPDATE conversations c SET task_id = i.t0 FROM {conv} i WHERE c.conversation_id = i.cid "
                 f"AND i.t0 IS NOT NULL AND c.task_id IS NULL")
     con.execute(f"INSERT INTO tasks (task_id) SELECT DISTINCT t0 FROM {conv} i WHERE t0 IS NOT NULL AND NOT EXISTS "

@@ -1,6 +1,7 @@
--- 008: a signal's status and value_source as ENUM types. Both take a handful of fixed values; as VARCHAR each cost a
--- bulk load ~0.6 s per 32M rows (DuckDB analyses every string column for compression), as ENUM ~0.2, and the ENUM
--- type holds the status domain the CHECK constraint held (an INSERT of another value fails). Readers see text:
+-- 008: a signal's status and value_source as ENUM types. Both take a handful of fixed values; as VARCHAR (DuckDB
+-- analyses every string column for compression) a bare insert of 32M rows took ~1 s longer (bench_ingest.py
+-- --breakdown: 9.9 vs 8.9 s), and the ENUM type holds the status domain the CHECK constraint held (an INSERT of
+-- another value fails). Readers see text:
 -- the views cast, and auditor's own queries compare with string literals as before.
 -- The members are in alphabetical order: an ENUM sorts (ORDER BY, min, max) in the order of its members, so this
 -- keeps every ORDER BY status the text ordering it was.
