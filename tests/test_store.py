@@ -121,3 +121,20 @@ def test_migration_008_keeps_every_signal_and_types_status_and_value_source(tmp_
         with pytest.raises(duckdb.ConversionException):
             s.con.execute("INSERT INTO signals (conversation_id, rubric, dimension, rater_id, status) "
                           "VALUES ('c9', 'llm_rubric', 'Q0', 'h1', 'answered')")
+
+
+def test_the_store_never_draws_duckdbs_progress_bar(tmp_path):
+    """DuckDB draws a progress bar on the terminal for a table scan over 2 s (seen: migration 008 copying a
+    32M-row signals table); the library prints nothing, so every connection, sandboxed ones too, turns it off.
+    Asked in a fresh interpreter: under pytest's capture DuckDB starts with the bar off anyway."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from auditor import Store\n"
+            "q = \"SELECT current_setting('enable_progress_bar') AS p, current_setting('lock_configuration') AS l\"\n"
+            "with Store(sys.argv[1]) as s: print(s.con.execute(q).fetchall())\n"
+            "with Store(sys.argv[1], read_only=True, sandbox=True) as s: print(s.con.execute(q).fetchall())\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.duckdb")], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[(False, False)]", "[(False, True)]"], out.stdout

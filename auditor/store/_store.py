@@ -66,11 +66,17 @@ def _connect(path: str, read_only: bool, lock_wait: float = 0.0, sandbox: bool =
                            f"{Path(path).parent}) or point --db at a file in an existing folder.")
     config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
     if sandbox:
-        config.update(enable_external_access=False, lock_configuration=True)
+        config.update(enable_external_access=False)
     deadline = time.monotonic() + max(0.0, lock_wait)
     while True:
         try:
-            return duckdb.connect(path, read_only=read_only, config=config)
+            con = duckdb.connect(path, read_only=read_only, config=config)
+            # no progress bar: DuckDB draws one on the terminal for a query over 2 s (a migration copying a large
+            # table, a bulk load), and the library never prints. A connection-level setting, so set before the lock
+            con.execute("SET enable_progress_bar = false")
+            if sandbox:
+                con.execute("SET lock_configuration = true")
+            return con
         except duckdb.IOException as e:
             # DuckDB's own text (its PID, a hint about its CLI's -readonly flag, a docs link) is never shown: the
             # holder and our fix are said below
