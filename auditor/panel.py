@@ -114,10 +114,10 @@ def create_panel(store: Store, name: str, judges: list[str], rule: str = "mean",
         keys = df[["conversation_id", "rubric", "dimension"]]
         store.con.register("_panel_keys", keys)
         try:
-            n_gone = store.con.execute(
-                "DELETE FROM signals s WHERE s.rater_id = ? AND NOT EXISTS (SELECT 1 FROM _panel_keys k WHERE "
-                "k.conversation_id = s.conversation_id AND k.rubric = s.rubric AND k.dimension = s.dimension)"
-                + (" AND s.rubric = ?" if rubric else ""), [name] + ([rubric] if rubric else [])).fetchall()[0][0]
+            n_gone = store.delete_signals(
+                "s.rater_id = ? AND NOT EXISTS (SELECT 1 FROM _panel_keys k WHERE k.conversation_id = "
+                "s.conversation_id AND k.rubric = s.rubric AND k.dimension = s.dimension)"
+                + (" AND s.rubric = ?" if rubric else ""), [name] + ([rubric] if rubric else []))
         finally:
             store.con.unregister("_panel_keys")
         res = None

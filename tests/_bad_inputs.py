@@ -63,9 +63,10 @@ def build_base_store(folder: Path) -> Path:
 
 
 def snapshot(con) -> dict[str, tuple[int, str]]:
-    """Every table of the store -> (row count, sha256 of all its rows in a fixed order). Nothing is ignored."""
+    """Every table of the store, and the view ``signals`` of its two signal tables -> (row count, sha256 of all its
+    rows in a fixed order). Nothing is ignored."""
     tables = [r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name").fetchall()]
+        "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name").fetchall()] + ["signals"]
     out = {}
     for t in tables:
         rows = con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()

@@ -93,6 +93,6 @@ def build_store(path: Path, *, n: int = 40, seed: int = 7) -> Path:
             con.execute("INSERT INTO runs (run_id, config_hash, rater_id, status, n_planned, n_done, tokens_in, "
                         "tokens_out, cost_usd, wall_s) VALUES ('run-1', 'cafe1234', ?, 'finished', ?, ?, 1000, 200, "
                         "0.5, 20.0)", [CLOSE_JUDGE, n, n])
-            con.execute("UPDATE signals SET run_id = 'run-1', rationale = ? || ' the answer fits ' || dimension, "
+            con.execute("UPDATE signal_rows SET run_id = 'run-1', rationale = ? || ' the answer fits ' || dimension, "
                         "raw = '{\"answer\": 1}' WHERE rater_id = ?", [IMG, CLOSE_JUDGE])
     return path

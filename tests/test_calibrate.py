@@ -13,6 +13,7 @@ from auditor import Store
 from auditor.audit import audit
 from auditor.calibrate import CalibrateOptions, apply_model, calibrate
 from auditor.calibrate import _models
+from auditor.store import SIGNAL_TABLES
 from auditor.errors import AuditorError
 
 from _campaigns import run_cli
@@ -77,8 +78,9 @@ def test_each_value_comes_from_a_model_that_never_saw_its_human_answer(tmp_path)
         # change one conversation's human answer drastically: its own calibrated value must not move (its model
         # never saw it, nor did the penalty's inner cross-validation); values in other folds do move
         victim = before.index[7]
-        store.con.execute("UPDATE signals SET value = CASE WHEN value >= 3 THEN 1 ELSE 5 END WHERE rater_id = 'h1' "
-                          "AND conversation_id = ?", [victim])
+        for t in SIGNAL_TABLES:
+            store.con.execute(f"UPDATE {t} SET value = CASE WHEN value >= 3 THEN 1 ELSE 5 END WHERE rater_id = 'h1' "
+                              "AND conversation_id = ?", [victim])
         calibrate(store, opts)
         after = store.sql("SELECT conversation_id, value FROM signals WHERE rater_id = 'judge:calibrated' "
                           "ORDER BY 1").set_index("conversation_id")

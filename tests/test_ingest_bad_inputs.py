@@ -96,7 +96,7 @@ def test_snapshot_notices_any_change(base_db, tmp_path):
     shutil.copy(base_db, path)
     with Store(path) as s:
         before = snapshot(s.con)
-        s.con.execute("UPDATE signals SET confidence = 0.5 WHERE rater_id = 'h2'")
+        assert s.con.execute("UPDATE signal_rows_lean SET value = 0.5 WHERE rater_id = 'h2'").fetchall()[0][0] == 1
         after = snapshot(s.con)
         assert after != before and after["signals"][0] == before["signals"][0]
         s.con.execute("INSERT INTO tasks (task_id) VALUES ('new')")

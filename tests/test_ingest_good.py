@@ -409,3 +409,37 @@ def test_csv_cells_with_edge_whitespace_are_trimmed_in_a_column_that_has_few(tmp
                     "ORDER BY 1").values.tolist()
         assert got == [["c0", "h1", "2"], ["c2000", "h1", "3"]]
         assert s.sql("SELECT count(DISTINCT rater_id) AS n FROM signals")["n"][0] == 1
+
+
+def test_plain_ratings_go_to_the_lean_table_and_every_reader_sees_both_tables(tmp_path):
+    """A file of plain ratings is stored in signal_rows_lean, one with confidences in signal_rows (migration 009);
+    the view ``signals`` and ``signals_long`` show both, a repeated load changes nothing, and --replace of a lean
+    row by a file with confidences moves it (the old row deleted from the lean table, not kept beside the new)."""
+    head = "conversation_id,dimension,rater_id,rater_kind,label"
+    (tmp_path / "h.csv").write_text(head + "\n" + "".join(f"c{i},Q0,h1,human,2\n" for i in range(30)),
+                                    encoding="utf-8")
+    (tmp_path / "j.csv").write_text(head + ",confidence\n" + "".join(f"c{i},Q0,j1,judge,3,0.75\n" for i in range(30)),
+                                    encoding="utf-8")
+    (tmp_path / "h2.csv").write_text(head + ",confidence\nc0,Q0,h1,human,4,0.5\nc1,Q0,h1,human,2,\n",
+                                     encoding="utf-8")
+
+    def where(s):
+        return dict(s.con.execute("SELECT 'lean', count(*) FROM signal_rows_lean UNION ALL SELECT 'full', count(*) "
+                                  "FROM signal_rows").fetchall())
+
+    with Store(tmp_path / "s.duckdb") as s:
+        s.ingest_signals(tmp_path / "h.csv", rubric="llm_rubric")
+        assert where(s) == {"lean": 30, "full": 0}
+        s.ingest_signals(tmp_path / "j.csv", rubric="llm_rubric")
+        assert where(s) == {"lean": 30, "full": 30}
+        assert s.ingest_signals(tmp_path / "h.csv", rubric="llm_rubric").n_unchanged == 30
+        assert where(s) == {"lean": 30, "full": 30}
+        got = s.con.execute("SELECT rater_kind, count(*) AS n, avg(value) AS v, avg(confidence) AS conf FROM "
+                            "signals_long GROUP BY 1 ORDER BY 1").fetchall()
+        assert got == [("human", 30, 2.0, None), ("judge", 30, 3.0, 0.75)]
+        r = s.ingest_signals(tmp_path / "h2.csv", rubric="llm_rubric", replace=True)
+        assert (r.n_replaced, r.n_unchanged) == (1, 1)
+        assert where(s) == {"lean": 29, "full": 31}
+        assert s.sql("SELECT label, confidence FROM signals WHERE rater_id = 'h1' AND conversation_id = 'c0'"
+                     ).values.tolist() == [["4", 0.5]]
+        assert s.sql("SELECT count(*) AS n FROM signals")["n"][0] == 60

@@ -118,7 +118,7 @@ def test_every_item_failing_exits_non_zero_with_the_first_reason(tmp_path, fake)
     r, _, _ = _judge_run(db, cfg, "-q", "--max-failure-rate", "0.5")
     assert r.returncode == 0 and "2 done, 1 failed" in r.stdout, r.stdout + r.stderr
     with Store(db) as s:                                     # ... unless more than --max-failure-rate failed
-        s.con.execute("DELETE FROM signals")
+        s.delete_signals("true")
     fake.fault_for("c0001#0", "invalid", "invalid")
     r, _, _ = _judge_run(db, cfg, "-q")
     assert r.returncode == 1 and "1 of 3 requested item(s) failed (33.3% > --max-failure-rate 5.0%)" in \
@@ -139,7 +139,7 @@ def test_a_long_retry_after_is_announced(tmp_path, fake):
     assert waits and float(waits.group(2)) >= 2.5, r.stdout
     fake.fault_for("c0001#0", ("429", 2.5))
     with Store(db) as s:
-        s.con.execute("DELETE FROM signals WHERE conversation_id = 'c0001'")
+        s.delete_signals("s.conversation_id = 'c0001'")
     r, _, _ = _judge_run(db, cfg, "-q")
     assert r.returncode == 0 and "waiting 2." in r.stderr and "the server asked (HTTP 429" in r.stderr
 

@@ -59,7 +59,7 @@ def test_create_stores_the_combined_verdicts_and_refreshes(tmp_path):
         again = create_panel(s, "trio", ["j1", "j2", "j3"], "median")
         assert again.n_inserted == 0 and again.n_unchanged == 120 and again.batch_id is None
         # a member loses verdicts: panel verdicts without a majority of members go away
-        s.con.execute("DELETE FROM signals WHERE rater_id IN ('j1', 'j2') AND conversation_id = 'c0'")
+        s.delete_signals("s.rater_id IN ('j1', 'j2') AND s.conversation_id = 'c0'")
         third = create_panel(s, "trio", ["j1", "j2", "j3"], "median")
         assert third.n_replaced >= 1 and any("removed" in n for n in third.notes)
         assert s.sql("SELECT count(*) n FROM signals WHERE rater_id = 'trio'").n[0] == 119

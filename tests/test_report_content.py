@@ -123,7 +123,7 @@ def test_humans_only_report_says_what_to_load(store_path, tmp_path):
     db = shutil.copy(store_path, tmp_path / "humans.duckdb")
     with Store(db) as s:
         with s.transaction() as con:
-            con.execute("DELETE FROM signals WHERE rater_id IN (?, ?)", [CLOSE_JUDGE, EVIL_JUDGE])
+            s.delete_signals("s.rater_id IN (?, ?)", [CLOSE_JUDGE, EVIL_JUDGE])
             con.execute("DELETE FROM runs")
             con.execute("DELETE FROM raters WHERE kind <> 'human'")
     out = tmp_path / "h.html"

@@ -119,8 +119,45 @@ def test_migration_008_keeps_every_signal_and_types_status_and_value_source(tmp_
         assert not any(isinstance(t, pd.CategoricalDtype) for t in got.dtypes)
         assert s.sql("SELECT count(*) AS n FROM signals WHERE status = 'nonsense'")["n"][0] == 0
         with pytest.raises(duckdb.ConversionException):
-            s.con.execute("INSERT INTO signals (conversation_id, rubric, dimension, rater_id, status) "
+            s.con.execute("INSERT INTO signal_rows (conversation_id, rubric, dimension, rater_id, status) "
                           "VALUES ('c9', 'llm_rubric', 'Q0', 'h1', 'answered')")
+
+
+def test_migration_009_keeps_the_signals_where_they_were_and_the_view_as_the_table_was(tmp_path):
+    """A store at schema 8 upgrades by renaming ``signals`` to ``signal_rows`` (no copy): ``signals`` is then a view
+    with the same columns in the same order and the same rows, the lean table starts empty, a bulk load of plain
+    ratings goes there, and Store.delete_signals deletes from both tables."""
+    path = tmp_path / "v8.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
+    for v, name, sql in MIGRATIONS:
+        if v <= 8:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [v, name])
+    con.execute("INSERT INTO signals VALUES ('c1', 'llm_rubric', 'Q0', 'j1', 0, 'ok', '3', 3.0, 'expected', 0.8, "
+                "'{\"3\": 1.0}', 'x', 'why', NULL, 'r1', 'b1'), ('c2', 'llm_rubric', 'Q0', 'h1', 0, 'ok', '2', 2.0, "
+                "'label', NULL, NULL, NULL, NULL, NULL, NULL, 'b2')")
+    con.execute("INSERT INTO raters (rater_id, kind) VALUES ('j1', 'judge'), ('h1', 'human')")
+    columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
+                          "ORDER BY column_index").fetchall()
+    before = con.execute("SELECT * FROM signals ORDER BY ALL").fetchall()
+    con.close()
+    (tmp_path / "h.csv").write_text("conversation_id,dimension,rater_id,rater_kind,label\nc3,Q0,h2,human,4\n",
+                                    encoding="utf-8")
+    with Store(path) as s:
+        assert s.schema_version() >= 9
+        assert s.con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'signals'"
+                             ).fetchall() == [("VIEW",)]
+        assert s.con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
+                             "ORDER BY column_index").fetchall() == columns
+        assert s.con.execute("SELECT * FROM signal_rows ORDER BY ALL").fetchall() == before
+        assert s.con.execute("SELECT * FROM signals ORDER BY ALL").fetchall() == before
+        s.ingest_signals(tmp_path / "h.csv", rubric="llm_rubric")
+        assert s.con.execute("SELECT conversation_id, label FROM signal_rows_lean").fetchall() == [("c3", "4")]
+        assert s.sql("SELECT count(*) AS n FROM signals_long")["n"][0] == 3
+        assert s.delete_signals("s.dimension = 'Q0' AND s.conversation_id <> 'c1'") == 2
+        assert s.con.execute("SELECT conversation_id FROM signals").fetchall() == [("c1",)]
 
 
 def test_the_store_never_draws_duckdbs_progress_bar(tmp_path):

@@ -11,6 +11,7 @@ import pandas as pd
 from ..errors import AuditorError
 from ..stats._arrays import unique as _unique
 from ..stats._result import StatRow
+from ..store._store import SIGNAL_TABLES
 
 DIFFICULTY_KEY = "difficulty_file"
 _SEP = "\x1f"
@@ -82,8 +83,8 @@ def _answers(store, rubric, dims) -> dict:
     names = [d.name for d in dims]
     q = ("SELECT c.conv_key AS key, (list_position(?, s.rater_id) - 1)::SMALLINT AS rater, "
          "(list_position(?, s.dimension) - 1)::SMALLINT AS dim, s.sample::INTEGER AS sample, "
-         "CASE WHEN s.status = 'ok' THEN s.value END AS value, s.rowid AS rid FROM signals s JOIN conversations c "
-         "USING (conversation_id) WHERE s.rubric = ? AND coalesce(c.keep, true) AND list_contains(?, s.dimension)")
+         "CASE WHEN s.status = 'ok' THEN s.value END AS value, s.rid FROM "
+         f"({_ROWS_WITH_ID}) s JOIN conversations c USING (conversation_id) WHERE s.rubric = ? AND coalesce(c.keep, true) AND list_contains(?, s.dimension)")
     d = store.con.execute(q, [rater_ids, names, rubric.name, names]).fetchnumpy()
     A = {"rid": np.asarray(d.pop("rid"))}      # put in the store's row order only if a pair-by-pair path needs it
     k = np.asarray(d.pop("key"), dtype=np.int64)
@@ -123,6 +124,11 @@ def _answers(store, rubric, dims) -> dict:
     return A
 
 
+# the view `signals` has no rowid: its two tables' rows, each with a position in the store (lean rows after the
+# others; the order only fixes the order of the pair-by-pair sums)
+_ROWS_WITH_ID = " UNION ALL ".join(
+    f"SELECT conversation_id, rubric, dimension, rater_id, sample, status, value, rowid + {i} * (1::BIGINT << 48) AS "
+    f"rid FROM {t}" for i, t in enumerate(SIGNAL_TABLES))
 _COLS = ("conv", "task", "batch", "rater", "dim", "item", "value", "srank", "sheet")
 
 

@@ -72,10 +72,10 @@ def store_calibrated(store, *, name: str, rubric: str, frames: list[pd.DataFrame
         if replace_dimensions:
             con.register("_calibrated_keys", df[["conversation_id", "dimension"]])
             try:
-                con.execute("DELETE FROM signals s WHERE s.rater_id = ? AND s.rubric = ? AND list_contains(?, "
-                            "s.dimension) AND NOT EXISTS (SELECT 1 FROM _calibrated_keys k WHERE k.conversation_id "
-                            "= s.conversation_id AND k.dimension = s.dimension)",
-                            [name, rubric, replace_dimensions])
+                store.delete_signals("s.rater_id = ? AND s.rubric = ? AND list_contains(?, s.dimension) AND NOT "
+                                     "EXISTS (SELECT 1 FROM _calibrated_keys k WHERE k.conversation_id = "
+                                     "s.conversation_id AND k.dimension = s.dimension)",
+                                     [name, rubric, replace_dimensions])
             finally:
                 con.unregister("_calibrated_keys")
         meta = stored_provenance(store, name)

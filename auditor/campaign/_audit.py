@@ -65,7 +65,8 @@ def campaign_store(store: Store, campaign: str, *, llm_only: bool = False) -> St
         data = store.con.sql(query, params=params[table]).to_arrow_table()
         out.con.register("_copy", data)
         try:
-            out.con.execute(f"INSERT INTO {table} SELECT * FROM _copy")
+            # the view signals has the columns of signal_rows, in their order (migration 009)
+            out.con.execute(f"INSERT INTO {'signal_rows' if table == 'signals' else table} SELECT * FROM _copy")
         finally:
             out.con.unregister("_copy")
     return out

@@ -46,6 +46,7 @@ class Prepared:
     n_expected: int = 0              # ratings the file holds (rows; non-empty cells with --wide)
     suspect: bool = False            # the light pass saw a rater with two kinds or a conversation with two tasks
     validated: bool = False          # check_prepared passed
+    lean: bool = False               # no confidence, prob_, raw, rationale or error column: signal_rows_lean holds it
     state: dict = field(default_factory=dict, repr=False)
 
     def probability_notes(self, con) -> list[str]:
@@ -160,6 +161,7 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
         _fail(src, None, "label", "no rating column: need 'label', 'value' or prob_<option> columns",
               "add one, or rename yours with --map SOURCE=label.")
 
+    prep.lean = not prob_cols and not any(c in C for c in ("confidence", "raw", "rationale", "error"))
     tables = _rubric_tables(con, rubric, opts, tag, prep)
     probs = ProbSQL(rubric, prob_cols, opts)
     # --- stage j: cells as text / numbers, joined to the dimension

@@ -159,15 +159,18 @@ def collect_one(store, ses: _Session, sub: bs.Submission, b: Any, res: CollectRe
         final.append(r)
 
     with store.transaction() as con:
-        _auditor_done = pa.Table.from_pydict({  # noqa: F841 - read by DuckDB's replacement scan
+        # registered, not read by replacement scan: the DELETE runs in Store.delete_signals, another frame
+        con.register("_auditor_done", pa.Table.from_pydict({
             "conversation_id": [r.conversation_id for r in final], "sample": [r.sample for r in final]},
-            schema=pa.schema([("conversation_id", pa.string()), ("sample", pa.int32())]))
-        answered = {(c, s) for c, s in con.execute(
-            "SELECT DISTINCT s.conversation_id, s.sample FROM signals s JOIN _auditor_done d USING (conversation_id, "
-            "sample) WHERE s.rater_id = ? AND s.status <> 'failed'", [judge.rater_id]).fetchall()}
-        con.execute("DELETE FROM signals USING _auditor_done d WHERE signals.rater_id = ? AND signals.status = "
-                    "'failed' AND signals.conversation_id = d.conversation_id AND signals.sample = d.sample",
-                    [judge.rater_id])
+            schema=pa.schema([("conversation_id", pa.string()), ("sample", pa.int32())])))
+        try:
+            answered = {(c, s) for c, s in con.execute(
+                "SELECT DISTINCT s.conversation_id, s.sample FROM signals s JOIN _auditor_done d USING "
+                "(conversation_id, sample) WHERE s.rater_id = ? AND s.status <> 'failed'", [judge.rater_id]).fetchall()}
+            store.delete_signals("s.rater_id = ? AND s.status = 'failed' AND s.conversation_id = d.conversation_id "
+                                 "AND s.sample = d.sample", [judge.rater_id], using="USING _auditor_done d")
+        finally:
+            con.unregister("_auditor_done")
         write_results(store, judge, sub.run_id, [r for r in final if (r.conversation_id, r.sample) not in answered])
         new_sid = (bs.record_submission(store, sub.run_id, sub.config_hash, again, attempt=sub.attempt + 1)
                    if again else None)

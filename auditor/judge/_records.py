@@ -278,10 +278,10 @@ def write_results(store: Store, judge: "Judge", run_id: str, results: list["Item
     with store.transaction():
         for r in results:
             if r.replaces_failure:
-                con.execute("DELETE FROM signals WHERE rater_id = ? AND conversation_id = ? AND sample = ?",
-                            [judge.rater_id, r.conversation_id, r.sample])
+                store.delete_signals("s.rater_id = ? AND s.conversation_id = ? AND s.sample = ?",
+                                     [judge.rater_id, r.conversation_id, r.sample])
         # The Arrow table above is scanned by its variable name (cheaper than register/unregister per commit).
-        con.execute(f"INSERT INTO signals ({', '.join(_SIGNAL_COLS)}) SELECT {', '.join(_SIGNAL_COLS)} "
+        con.execute(f"INSERT INTO signal_rows ({', '.join(_SIGNAL_COLS)}) SELECT {', '.join(_SIGNAL_COLS)} "
                     "FROM _judge_new_signals")
         if counters is not None:
             _update_counters(store, run_id, counters)

@@ -148,8 +148,8 @@ def write_answers(store: Store, campaign: str, annotator: str, item_id: int, ans
                 "value, batch_id, replaced_at) SELECT conversation_id, rubric, dimension, rater_id, sample, status, "
                 "label, value, batch_id, ? FROM signals WHERE conversation_id = ? AND rubric = ? AND rater_id = ? "
                 "AND sample = 0 AND dimension = ANY(?)", [now, conversation_id, rubric, annotator, dims])
-            con.execute("DELETE FROM signals WHERE conversation_id = ? AND rubric = ? AND rater_id = ? AND sample = 0 "
-                        "AND dimension = ANY(?)", [conversation_id, rubric, annotator, dims])
+            store.delete_signals("s.conversation_id = ? AND s.rubric = ? AND s.rater_id = ? AND s.sample = 0 AND "
+                                 "s.dimension = ANY(?)", [conversation_id, rubric, annotator, dims])
             for a, _ in changed:
                 con.execute("UPDATE campaign_answers SET status = ?, label = ?, value = ? WHERE campaign = ? AND "
                             "item_id = ? AND annotator = ? AND dimension = ?",
@@ -157,7 +157,7 @@ def write_answers(store: Store, campaign: str, annotator: str, item_id: int, ans
         writes = new + [a for a, _ in changed]
         if writes:
             con.execute(
-                f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+                f"INSERT INTO signal_rows (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
                 f"value_source, batch_id) VALUES {_rows(len(writes), 10)}",
                 [v for a in writes for v in (conversation_id, rubric, a.dimension, annotator, 0, a.status, a.label,
                                              a.value, "label" if a.status == "ok" else None, batch_id)])

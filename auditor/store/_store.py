@@ -20,10 +20,13 @@ import pandas as pd
 
 from ..errors import AuditorError, ReadOnlyError, StoreLockedError
 
-__all__ = ["Store", "MIGRATIONS", "READ_STATEMENTS"]
+__all__ = ["Store", "MIGRATIONS", "READ_STATEMENTS", "SIGNAL_TABLES"]
 
 MIGRATIONS_PACKAGE = "auditor.store.migrations"
 READ_STATEMENTS = {"SELECT", "EXPLAIN"}
+# the tables behind the view `signals` (migration 009): signal_rows has every column, signal_rows_lean the ten a
+# bulk-loaded file of plain ratings fills. Writers insert into one of them and delete from both.
+SIGNAL_TABLES = ("signal_rows", "signal_rows_lean")
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -197,6 +200,12 @@ class Store:
             raise
         self._in_tx = False
         self.con.execute("COMMIT")
+
+    def delete_signals(self, where: str, params: list | None = None, *, using: str = "") -> int:
+        """``DELETE FROM <table> s [USING ...] WHERE <where>`` on both tables behind ``signals`` (``s`` names the
+        table's row in ``where``); the number of signals deleted."""
+        return sum(self.con.execute(f"DELETE FROM {t} s {using} WHERE {where}", params or []).fetchall()[0][0]
+                   for t in SIGNAL_TABLES)
 
     # -- reading -----------------------------------------------------------------------------------------
     def schema_version(self) -> int:

@@ -222,30 +222,37 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
     result.batch_id = new_batch_id()
     # a store without signals (the first bulk load) holds only this file's rows afterwards: the checks below then
     # read every row instead of filtering on the batch id (a string comparison per stored row)
-    mine = "true" if _empty(con, "signals") else "batch_id = ?"
+    # a file of plain ratings goes to the ten columns of signal_rows_lean (migration 009: DuckDB pays for every
+    # column it appends, empty or not); the new rows are read back from that one table
+    table, details = ("signal_rows_lean", "") if prep.lean else \
+        ("signal_rows", ", confidence, probs, raw, rationale, error, run_id")
+    picks = "" if prep.lean else ", conf, probs::JSON, _raw, _rationale, _error, NULL"
+    # a table without rows (the first bulk load) holds only this file's rows afterwards: the checks below then
+    # read every row instead of filtering on the batch id (a string comparison per stored row)
+    mine = "true" if _empty(con, table) else "batch_id = ?"
     args = [] if mine == "true" else [result.batch_id]
     # the store's row order means nothing (every read orders), and not keeping it makes the insert ~6% cheaper
     con.execute("SET preserve_insertion_order = false")
     try:
         n = con.execute(
-            f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
-            f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
-            f"SELECT cid, ?, dim, rid, sample, status, label, value, value_source, conf, probs::JSON, _raw, "
-            f"_rationale, _error, NULL, ? FROM {prep.view} WHERE _code IS NULL", [rubric, result.batch_id]
+            f"INSERT INTO {table} (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+            f"value_source{details}, batch_id) SELECT cid, ?, dim, rid, sample, status, label, value, "
+            f"value_source{picks}, ? FROM {prep.view} WHERE _code IS NULL", [rubric, result.batch_id]
         ).fetchall()[0][0]
     finally:
         con.execute("RESET preserve_insertion_order")
     if n != prep.n_expected:
         raise NeedsCheck                 # some rows failed a check
-    # duplicates: sort the new rows by a hash of their key and compare neighbours
+    # duplicates: sort the new rows by a hash of their key and compare neighbours (no stored signal of these
+    # raters exists, checked above, so a duplicate can only be within the file)
     n_dup = con.execute(
         "SELECT count(*) FROM (SELECT h = lag(h) OVER (ORDER BY h) AS d FROM (SELECT hash(conversation_id, "
-        f"dimension, rater_id, sample) AS h FROM signals WHERE {mine})) WHERE d", args
+        f"dimension, rater_id, sample) AS h FROM {table} WHERE {mine})) WHERE d", args
     ).fetchall()[0][0]
     if n_dup:
         raise NeedsCheck
     n_na, n_failed = con.execute("SELECT count(*) FILTER (WHERE status = 'not_answered'), count(*) FILTER (WHERE "
-                                 f"status = 'failed') FROM signals WHERE {mine}", args).fetchall()[0]
+                                 f"status = 'failed') FROM {table} WHERE {mine}", args).fetchall()[0]
     result.n_inserted, result.n_not_answered, result.n_failed = n, n_na, n_failed
     _insert_raters_conversations(con, rat, prep.convs, result.batch_id)
     _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
@@ -331,10 +338,13 @@ def _write_incoming(store: Store, result: LoadResult, inc: str, rat: str, conv: 
                           fix="pass --replace to overwrite the stored values, or correct the file.")
     result.batch_id = result.batch_id or new_batch_id()
     if n_conflicts:
-        con.execute(f"DELETE FROM signals s USING {inc} i WHERE {key} AND NOT ({same})")
+        # compared through the view (either table may hold the stored signal), deleted from the table that has it
+        keys = ", ".join(f"i.{k}" for k in SIGNAL_KEY)
+        store.delete_signals(key, using=f"USING (SELECT {keys} FROM {inc} i JOIN signals s ON {key} "
+                                        f"WHERE NOT ({same})) i")
     new_only = f"WHERE NOT EXISTS (SELECT 1 FROM signals s WHERE {key})" if overlap else ""
     con.execute(
-        f"INSERT INTO signals (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
+        f"INSERT INTO signal_rows (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
         f"value_source, confidence, probs, raw, rationale, error, run_id, batch_id) "
         f"SELECT conversation_id, rubric, dimension, rater_id, sample, status, label, value, value_source, "
         f"confidence, probs::JSON, raw, rationale, error, run_id, ? FROM {inc} i {new_only}", [result.batch_id])
