@@ -75,8 +75,8 @@ def test_dense_sheets_with_batches_samples_and_missing_answers(tmp_path, monkeyp
                         rows.append((cid, d.name, rater, sample, "not_answered", None))
                     else:
                         rows.append((cid, d.name, rater, sample, "ok", float(rng.choice(d.distinct_values))))
-        s.con.executemany("INSERT INTO signal_rows (conversation_id, rubric, dimension, rater_id, sample, status, value, "
-                          "value_source) VALUES (?, 'tau_usi', ?, ?, ?, ?, ?, 'value')", rows)
+        s.con.executemany("INSERT INTO signal_rows (conversation_id, rubric, dimension, rater_id, sample, status, "
+                          "value, value_source) VALUES (?, 'tau_usi', ?, ?, ?, ?, ?, 'value')", rows)
     with Store(tmp_path / "v.duckdb", read_only=True) as s:
         kw = dict(n_boot=100, statistics=["eval_score", "eval_score_batch_std"])
         dense = audit(s, **kw)

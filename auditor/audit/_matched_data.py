@@ -83,8 +83,8 @@ def _answers(store, rubric, dims) -> dict:
     names = [d.name for d in dims]
     q = ("SELECT c.conv_key AS key, (list_position(?, s.rater_id) - 1)::SMALLINT AS rater, "
          "(list_position(?, s.dimension) - 1)::SMALLINT AS dim, s.sample::INTEGER AS sample, "
-         "CASE WHEN s.status = 'ok' THEN s.value END AS value, s.rid FROM "
-         f"({_ROWS_WITH_ID}) s JOIN conversations c USING (conversation_id) WHERE s.rubric = ? AND coalesce(c.keep, true) AND list_contains(?, s.dimension)")
+         f"CASE WHEN s.status = 'ok' THEN s.value END AS value, s.rid FROM ({_ROWS_WITH_ID}) s JOIN conversations c "
+         "USING (conversation_id) WHERE s.rubric = ? AND coalesce(c.keep, true) AND list_contains(?, s.dimension)")
     d = store.con.execute(q, [rater_ids, names, rubric.name, names]).fetchnumpy()
     A = {"rid": np.asarray(d.pop("rid"))}      # put in the store's row order only if a pair-by-pair path needs it
     k = np.asarray(d.pop("key"), dtype=np.int64)

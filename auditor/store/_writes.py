@@ -258,8 +258,17 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
     _record_batch(store, result, kind=kind, sha256=sha256, rubric=rubric, options=options)
 
 
+_SETVAL: dict[str, bool] = {}
+
+
 def _has_setval(con) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'setval'").fetchall()[0][0])
+    """Whether this DuckDB has setval (asked once per DuckDB version: the catalog query takes ~40 ms)."""
+    import duckdb
+
+    if duckdb.__version__ not in _SETVAL:
+        _SETVAL[duckdb.__version__] = bool(con.execute(
+            "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'setval'").fetchall()[0][0])
+    return _SETVAL[duckdb.__version__]
 
 
 def _empty(con, table: str) -> bool:
