@@ -220,8 +220,6 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
                    ).fetchall()[0][0]:
         raise NeedsCheck                 # stored signals of these raters: compare key by key
     result.batch_id = new_batch_id()
-    # a store without signals (the first bulk load) holds only this file's rows afterwards: the checks below then
-    # read every row instead of filtering on the batch id (a string comparison per stored row)
     # a file of plain ratings goes to the ten columns of signal_rows_lean (migration 009: DuckDB pays for every
     # column it appends, empty or not); the new rows are read back from that one table
     table, details = ("signal_rows_lean", "") if prep.lean else \

@@ -7,7 +7,8 @@
 -- `signals` is a view of both, with the columns it always had in the order they had, so every query that reads it
 -- (auditor's, `auditor sql`, views) is unchanged. Writers insert into one table and delete from both; a signal's key
 -- (conversation_id, rubric, dimension, rater_id, sample) is unique across the two (every load checks it through the
--- view). Renaming is a catalog change: no row is copied.
+-- view). Renaming is a catalog change: no row is copied. A column added to signal_rows later must be added to the
+-- lean half of this view too (`SELECT *` would otherwise no longer line up, and every read of signals would fail).
 ALTER TABLE signals RENAME TO signal_rows;
 
 CREATE TABLE signal_rows_lean (
