@@ -16,16 +16,22 @@ from auditor.store._store import MIGRATIONS
 runner = CliRunner()
 
 
-def test_migrations_are_recorded_and_upgrade_an_older_store(tmp_path):
-    path = tmp_path / "old.duckdb"
-    # an "older" store: only the first migration applied
+def _store_at(path, version: int) -> duckdb.DuckDBPyConnection:
+    """An open DuckDB file with the migrations up to ``version`` applied and recorded: a store an older auditor
+    wrote."""
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
                 "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
-    v, name, sql = MIGRATIONS[0]
-    con.execute(sql)
-    con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [v, name])
-    con.close()
+    for v, name, sql in MIGRATIONS:
+        if v <= version:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [v, name])
+    return con
+
+
+def test_migrations_are_recorded_and_upgrade_an_older_store(tmp_path):
+    path = tmp_path / "old.duckdb"
+    _store_at(path, MIGRATIONS[0][0]).close()           # an "older" store: only the first migration applied
     with Store(path) as s:
         versions = s.sql("SELECT version FROM schema_migrations ORDER BY 1")["version"].tolist()
         assert versions == [m[0] for m in MIGRATIONS]
@@ -89,13 +95,7 @@ def test_migration_008_keeps_every_signal_and_types_status_and_value_source(tmp_
     """A store at schema 7 with signals of every status and value source upgrades to ENUM columns: the rows are
     the same text, SQL sees text, ORDER BY sorts as before, and a status outside the domain is refused."""
     path = tmp_path / "v7.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
-    for v, name, sql in MIGRATIONS:
-        if v <= 7:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [v, name])
+    con = _store_at(path, 7)
     rows = [("c1", "llm_rubric", "Q0", "h1", 0, "ok", "3", 3.0, "label", None, None, None, None, None, None, "b1"),
             ("c1", "llm_rubric", "Q1", "h1", 0, "not_answered", None, None, None, None, None, None, None, None, None,
              "b1"),
@@ -128,13 +128,7 @@ def test_migration_009_keeps_the_signals_where_they_were_and_the_view_as_the_tab
     with the same columns in the same order and the same rows, the lean table starts empty, a bulk load of plain
     ratings goes there, and Store.delete_signals deletes from both tables."""
     path = tmp_path / "v8.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)")
-    for v, name, sql in MIGRATIONS:
-        if v <= 8:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [v, name])
+    con = _store_at(path, 8)
     con.execute("INSERT INTO signals VALUES ('c1', 'llm_rubric', 'Q0', 'j1', 0, 'ok', '3', 3.0, 'expected', 0.8, "
                 "'{\"3\": 1.0}', 'x', 'why', NULL, 'r1', 'b1'), ('c2', 'llm_rubric', 'Q0', 'h1', 0, 'ok', '2', 2.0, "
                 "'label', NULL, NULL, NULL, NULL, NULL, NULL, 'b2')")

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 
@@ -261,8 +262,6 @@ _SETVAL: dict[str, bool] = {}
 
 def _has_setval(con) -> bool:
     """Whether this DuckDB has setval (asked once per DuckDB version: the catalog query takes ~40 ms)."""
-    import duckdb
-
     if duckdb.__version__ not in _SETVAL:
         _SETVAL[duckdb.__version__] = bool(con.execute(
             "SELECT count(*) FROM duckdb_functions() WHERE function_name = 'setval'").fetchall()[0][0])
