@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._text import sql_str
-from ._source import quote_ident
+from ._source import edge_whitespace, quote_ident
 
 __all__ = ["Col", "sql_str", "WS"]
 
@@ -81,9 +81,8 @@ class Col:
         if self.clean:
             return f"nullif({r}, '')"
         # trim only what starts or ends in whitespace or a control character (testing the first and last
-        # character is several times cheaper than trimming every cell, or than ascii(); `x < '!'` tests the first
-        # byte, cheaper still: UTF-8 lead bytes of other characters are above '!')
-        return f"nullif(CASE WHEN {r} < '!' OR {r}[-1] <= ' ' THEN trim({r}, {WS}) ELSE {r} END, '')"
+        # character is several times cheaper than trimming every cell)
+        return f"nullif(CASE WHEN {edge_whitespace(r)} THEN trim({r}, {WS}) ELSE {r} END, '')"
 
     def label(self) -> str:
         q = self.q
