@@ -86,10 +86,14 @@ def _ingest_signals_in(store: Store, source, source_name, rub, opts, rubric, mod
                                          replace=replace, sha256=src.sha256, options=opts.to_dict())
                     n_sys[0] = apply_systems(store.con, systems, replace=replace) if systems else 0
                     n_design[0] = apply_design(store.con, design, rub.name, src.path, res.batch_id) if design else 0
+                    src.unchanged()
                     return res
             try:
                 res = write()          # one pass, checked afterwards
             except NeedsCheck:         # rolled back: find and name the faults, or compare with stored rows
+                if src.measure(store.con):     # a column taken as clean has cells to trim: prepare it again
+                    prep.close(store.con)
+                    prep = prepare_signals(store.con, src, rub, opts)
                 check_prepared(store.con, prep)
                 res = write()
             prep.notes += prep.probability_notes(store.con)

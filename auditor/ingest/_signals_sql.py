@@ -17,7 +17,7 @@ from ..errors import IngestError
 from ..rubric import Rubric
 from ._faults import SHOWN, raise_faults
 from ._read import short_list, short_text
-from ._source import Source, quote_ident
+from ._source import Source, edge_whitespace, quote_ident
 from ._sqlcols import Col, sql_str
 from ._sqlprobs import ProbSQL
 from .signals import RATER_KINDS, SignalOptions, fault_for, fault_kind
@@ -128,14 +128,43 @@ def prepare_signals(con, src: Source, rubric: Rubric, opts: SignalOptions) -> Pr
     prep = Prepared(view=f"_sig_f_{tag}", raters=f"_sig_rat_{tag}", convs=f"_sig_conv_{tag}", n_rows=0,
                     n_not_answered=0, where=src.where, notes=list(src.notes))
     try:
-        _prepare(con, src, rubric, opts, tag, prep)
+        try:
+            _prepare(con, src, rubric, opts, tag, prep)
+        except _AssumedDirty:        # a column taken as clean has cells to trim: find which, and start again
+            prep.close(con)
+            src.measure(con)
+            prep.notes = list(src.notes)
+            _prepare(con, src, rubric, opts, tag, prep)
     except BaseException:
         prep.close(con)
         raise
     return prep
 
 
+class _AssumedDirty(Exception):
+    """A column of ``Source.assumed`` has a cell that starts or ends in whitespace."""
+
+
+# columns of a CSV taken as clean (Source.assumed) without a test of every cell, because a cell to trim cannot
+# slip through: ids, kinds and tasks are tested as the distinct values of the light pass; a dimension must equal a
+# rubric's dimension name, which has no whitespace, or the row fails; a row whose label cell has edge whitespace is
+# held back from the unchecked insert (its _code is "held_back"). Any fault then tests every cell before it is named,
+# so that this code is never shown: the check prepares again with the label trimmed, or finds no such label.
+TAKEN_CLEAN = ("conversation_id", "rater_id", "rater_kind", "task_id", "dimension", "label")
+
+
+def _measure_the_rest(con, src: Source, opts: SignalOptions) -> dict[str, str]:
+    """Test every cell of the assumed-clean columns not in :data:`TAKEN_CLEAN`; returns the others, by canonical
+    name -> file column."""
+    origin = {opts.mapping.get(c, c): c for c in src.types}
+    shown = {} if opts.wide else {n: origin[n] for n in TAKEN_CLEAN if n in origin and not (
+        (n == "rater_id" and opts.rater_id is not None) or (n == "rater_kind" and opts.rater_kind is not None))}
+    src.measure(con, [c for c in src.types if c not in shown.values()])
+    return {n: c for n, c in shown.items() if c in src.assumed}
+
+
 def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, prep: Prepared) -> None:
+    pending = _measure_the_rest(con, src, opts)
     view_r, names, notes, clean = _renamed(con, src, rubric, opts, tag, prep)
     prep.notes += notes
     C = _columns(con, view_r, clean)
@@ -181,18 +210,25 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
 
     def light() -> str:
         return (f"SELECT {ids['cid']} AS cid, {ids['rid']} AS rid, lower({get('rater_kind', 'text')}) AS kind, "
-                f"{ids['task']} AS task, _row FROM {view_r}")
+                f"{ids['task']} AS task FROM {view_r}")
 
-    _aggregates(con, prep, light(), "true")
+    edges = _light_aggregates(con, prep, light())
     nfc, invisible = _id_checks(con, prep)
     if nfc:
         ids = {k: f"nfc_normalize({v})" for k, v in ids.items()}
-        _aggregates(con, prep, light(), "true")
+        edges = _light_aggregates(con, prep, light())
         prep.notes.append("ids written in another Unicode form than NFC (e.g. a decomposed é) are stored in NFC, so "
                           "that both spellings name one conversation or rater")
     prep.suspect = invisible or bool(con.execute(
         f"SELECT (SELECT count(*) FROM {prep.raters} WHERE nk > 1) + (SELECT count(*) FROM {prep.convs} "
         f"WHERE nt > 1)").fetchall()[0][0])
+    hold_back = f"coalesce({edge_whitespace('lab_raw')}, false)" if "label" in pending else None
+    ids_pending = [c for n, c in pending.items() if n in edges]
+    if ids_pending:
+        # the distinct values show every cell only where a rater has one kind and a conversation one task
+        if src.measure(con, ids_pending) if prep.suspect else any(edges[n] for n in pending if n in edges):
+            raise _AssumedDirty
+        src.shown_clean(ids_pending)
 
     base = ["_row", f"{ns_col} AS _ns_col", f"{ns_type} AS _ns_type",
             f"{ids['cid']} AS cid", f"{ids['rid']} AS rid",
@@ -221,7 +257,7 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
     prep.drops.append(f"DROP VIEW IF EXISTS {view_j}")
 
     prep.state = dict(C=C, tables=tables, probs=probs, smp_bad=smp_bad, kinds=kinds, view_j=view_j, rubric=rubric,
-                      opts=opts, src=src, invisible=invisible)
+                      opts=opts, src=src, invisible=invisible, hold_back=hold_back)
     _build_f(con, prep, conflicts=False)
 
 
@@ -237,6 +273,37 @@ def _aggregates(con, prep: Prepared, rel: str, where: str) -> None:
     for t in (prep.raters, prep.convs):
         if f"DROP TABLE IF EXISTS {t}" not in prep.drops:
             prep.drops.append(f"DROP TABLE IF EXISTS {t}")
+
+
+def _light_aggregates(con, prep: Prepared, rel: str) -> dict[str, bool]:
+    """The raters and conversations tables of :func:`_aggregates` in one pass over the file and without row
+    numbers (a CSV has none until it is copied, see :meth:`Source.ordered`): ``k0`` / ``t0`` are the smallest
+    kind and task, which is each one's only kind or task when ``nk`` / ``nt`` is 1 (any other load takes the full
+    check, whose tables have the first ones and their rows); ``r0`` / ``tr0`` are NULL. Returns, by column, whether
+    one of its distinct values (the smallest and largest kind and task) starts or ends in whitespace."""
+    g = f"_sig_g_{uuid.uuid4().hex[:8]}"
+    for t in (prep.raters, prep.convs):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute(f"CREATE TEMP TABLE {g} AS SELECT grouping(rid) = 0 AS by_rater, rid, cid, min(kind) AS kmin, "
+                f"max(kind) AS kmax, min(task) AS tmin, max(task) AS tmax FROM ({rel}) GROUP BY GROUPING SETS ((rid), "
+                f"(cid))")
+    try:
+        con.execute(f"CREATE TEMP TABLE {prep.raters} AS SELECT rid, CASE WHEN kmin <> kmax THEN 2 ELSE 1 END AS nk, "
+                    f"kmin AS k0, NULL::BIGINT AS r0 FROM {g} WHERE by_rater")
+        con.execute(f"CREATE TEMP TABLE {prep.convs} AS SELECT cid, CASE WHEN tmin <> tmax THEN 2 ELSE 1 END AS nt, "
+                    f"tmin AS t0, NULL::BIGINT AS tr0 FROM {g} WHERE NOT by_rater")
+
+        def edge(cols, where):
+            return " OR ".join(f"coalesce(bool_or({edge_whitespace(c)}) FILTER (WHERE {where}), false)" for c in cols)
+        (rid, kind, cid, task), = con.execute(
+            f"SELECT {edge(['rid'], 'by_rater')}, {edge(['kmin', 'kmax'], 'by_rater')}, "
+            f"{edge(['cid'], 'NOT by_rater')}, {edge(['tmin', 'tmax'], 'NOT by_rater')} FROM {g}").fetchall()
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {g}")
+    for t in (prep.raters, prep.convs):
+        if f"DROP TABLE IF EXISTS {t}" not in prep.drops:
+            prep.drops.append(f"DROP TABLE IF EXISTS {t}")
+    return {"rater_id": rid, "rater_kind": kind, "conversation_id": cid, "task_id": task}
 
 
 # format characters (zero-width space, joiners, BOM, bidi marks) and controls other than tab and line breaks
@@ -325,7 +392,7 @@ def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
                f"{vs_(sql_str('value'))} WHEN _only_p THEN {vs_(p_source)} END AS value_source, "
                f"CASE WHEN _anyp THEN _pjson END AS probs, TRY_CAST(coalesce(smp, 0) AS INTEGER) AS sample "
                f"FROM ({stage_p}) p")
-    checks = _checks(C, st["smp_bad"], st["kinds"], probs, opts, st["invisible"])
+    checks = _checks(C, st["smp_bad"], st["kinds"], probs, opts, st["invisible"], st["hold_back"])
     code = "CASE " + " ".join(f"WHEN {cond} THEN {sql_str(name)}" for name, cond, _ in checks) + " END"
     fld = "CASE " + " ".join(f"WHEN {cond} THEN {f}" for _, cond, f in checks) + " END"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {prep.view} AS SELECT o.*, {code} AS _code, {fld} AS _field "
@@ -334,8 +401,10 @@ def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
         prep.drops.append(f"DROP VIEW IF EXISTS {prep.view}")
 
 
-def _checks(C, smp_bad, kinds, probs, opts, invisible=False) -> list[tuple[str, str, str]]:
-    """(fault code, condition, field expression) in the order a row is checked."""
+def _checks(C, smp_bad, kinds, probs, opts, invisible=False, hold_back=None) -> list[tuple[str, str, str]]:
+    """(fault code, condition, field expression) in the order a row is checked; ``hold_back``: the condition of
+    "held_back" (see :data:`TAKEN_CLEAN`; a condition in the WHERE of the insert would be pushed down into DuckDB's
+    CSV reader, which then reads the file ~3x slower)."""
     tol = probs.tolerance
     out = [("nonscalar", "_ns_col IS NOT NULL", "_ns_col")]
     out += [(f"blank_{c}", f"{v} IS NULL", sql_str(c)) for c, v in
@@ -369,6 +438,8 @@ def _checks(C, smp_bad, kinds, probs, opts, invisible=False) -> list[tuple[str, 
         if not opts.renormalize:
             out.insert(-1, ("prob_sum", f"_anyp AND abs(_tot - 1) > {tol!r}", "_pfirst"))
     out.append(("no_rating", "NOT _missing AND NOT _skip AND value IS NULL AND label IS NULL", "'label'"))
+    if hold_back:
+        out.append(("held_back", hold_back, "'label'"))
     return out
 
 

@@ -1,7 +1,8 @@
 """Put a user's file (or DataFrame) in front of DuckDB as a relation with a ``_row`` column, without a pandas frame.
 
 Parquet is a view over ``read_parquet(file_row_number=true)``; CSV/TSV are read by DuckDB's CSV reader (all
-columns as text, the header parsed and checked here) into a temporary table whose insertion order is the file's;
+columns as text, the header parsed and checked here) into a temporary table whose insertion order is the file's
+(DuckDB's CSV reader cannot number rows; reading the file again at every pass costs more than the copy);
 JSON Lines / JSON, and any file DuckDB's reader refuses, go through :func:`~auditor.ingest._read.read_table`, whose
 errors name the line and the fix, and the frame is handed to DuckDB as Arrow. Rows are numbered as in
 :mod:`auditor.ingest._read` (data rows from 1; JSON Lines by line).
@@ -56,9 +57,13 @@ class Source:
     nonscalar: set[str] = field(default_factory=set)   # columns with a "__nonscalar__<col>" flag column
     delimiters_seen: list[str] = field(default_factory=list)   # a one-column header's other delimiters
     # text columns no cell of which starts or ends in whitespace or a control character: reading them needs no
-    # trim (a CSV's cells arrive as flat strings, on which the trim test costs ~0.1 s per column per 3M rows)
+    # trim (a CSV's cells arrive as flat strings, on which the trim test costs ~0.1 s per column per 3M rows).
+    # ``assumed``: the clean columns nobody has looked at yet (a CSV's, at first). A load either shows them clean
+    # more cheaply (the signals load: see _signals_sql.TAKEN_CLEAN) or calls measure().
     clean: frozenset[str] = frozenset()
+    assumed: frozenset[str] = frozenset()
     _drop: list[str] = field(default_factory=list)
+    _stat: tuple | None = None        # (size, mtime) of the file when it was opened, see unchanged()
 
     def close(self, con) -> None:
         for stmt in self._drop:
@@ -70,6 +75,29 @@ class Source:
             except duckdb.Error:
                 pass
         self._drop.clear()
+
+    def measure(self, con, columns=None) -> bool:
+        """Test every cell of the ``assumed`` columns among ``columns`` (all of them by default) for edge whitespace;
+        True when one of them is not clean after all."""
+        cols = [c for c in self.types if c in self.assumed and (columns is None or c in columns)]
+        if not cols:
+            return False
+        edge = [f"coalesce(bool_or({edge_whitespace(q)}), false)" for q in map(quote_ident, cols)]
+        flags = con.execute(f"SELECT {', '.join(edge)} FROM {self.name}").fetchall()[0]
+        dirty = {c for c, d in zip(cols, flags) if d}
+        self.clean, self.assumed = self.clean - dirty, self.assumed - set(cols)
+        return bool(dirty)
+
+    def shown_clean(self, columns) -> None:
+        """``columns`` were shown clean by a test of their distinct values."""
+        self.assumed = self.assumed - set(columns)
+
+    def unchanged(self) -> None:
+        """Raise :class:`IngestError` when the file was written to since it was opened (a Parquet view reads it
+        again at every pass: the passes must see one file, the one whose sha256 the batch records)."""
+        if self._stat is not None and _stat(Path(self.path)) != self._stat:
+            raise IngestError(self.path, "the file changed while it was being loaded", fix="load it again once "
+                              "whatever writes it has finished; nothing was loaded.")
 
 
 def open_source(con, source, source_name: str | None = None) -> Source:
@@ -95,8 +123,17 @@ def open_source(con, source, source_name: str | None = None) -> Source:
     return _from_frame(con, read_table(p))
 
 
+def _stat(p: Path) -> tuple | None:
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
 def _parquet(con, p: Path, spath: str) -> Source:
     lit = _literal(str(p))
+    stat = _stat(p)
     try:
         desc = con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit}, file_row_number=true)").fetchall()
         n = con.execute(f"SELECT count(*) FROM read_parquet({lit})").fetchall()[0][0]
@@ -114,7 +151,7 @@ def _parquet(con, p: Path, spath: str) -> Source:
     cols = ", ".join(quote_ident(c) for c in types)
     con.execute(f"CREATE TEMP VIEW {name} AS SELECT {cols}, file_row_number + 1 AS _row "
                 f"FROM read_parquet({lit}, file_row_number=true)")
-    return Source(spath, name, "row", sha, types, n, _drop=[f"DROP VIEW IF EXISTS {name}"])
+    return Source(spath, name, "row", sha, types, n, _drop=[f"DROP VIEW IF EXISTS {name}"], _stat=stat)
 
 
 def _header(text: str, sep: str) -> list[str] | None:
@@ -127,11 +164,12 @@ class _Scan:
     sha256: str
     head: bytes              # the first line (without a UTF-8 byte-order mark), or b"" when there is no newline
     plain: bool              # no UTF-16 byte-order mark and no NUL byte anywhere
+    stat: tuple | None       # (size, mtime) before the pass
 
 
 def _scan(p: Path, chunk: int = 1 << 22) -> _Scan:
     """One streaming pass: the file's sha256, its first line, and whether DuckDB's reader may read it."""
-    h, start, head, plain, first_block = hashlib.sha256(), b"", None, True, True
+    h, start, head, plain, first_block, stat = hashlib.sha256(), b"", None, True, True, _stat(p)
     with open(p, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
@@ -144,12 +182,12 @@ def _scan(p: Path, chunk: int = 1 << 22) -> _Scan:
                 i = data.find(b"\n")
                 if i >= 0:
                     head = data[:i]
-    return _Scan(h.hexdigest(), head or b"", plain)
+    return _Scan(h.hexdigest(), head or b"", plain, stat)
 
 
 def _delimited(con, p: Path, spath: str, scan: _Scan, sep: str) -> Source | None:
     """DuckDB's CSV reader for a plain UTF-8 file; None to let the Python reader say what is wrong (or read it)."""
-    sha = scan.sha256
+    sha, stat = scan.sha256, scan.stat
     if not scan.plain or not scan.head:
         return None
     first = scan.head.rstrip(b"\r")
@@ -179,10 +217,10 @@ def _delimited(con, p: Path, spath: str, scan: _Scan, sep: str) -> Source | None
                           row=1, where="line", fix="name every column in the header line, with one delimiter.")
     name = "_src_" + uuid.uuid4().hex[:10]
     cols = "{" + ", ".join(f"{_literal(c)}: 'VARCHAR'" for c in names) + "}"
+    reader = (f"SELECT * FROM read_csv({_literal(str(p))}, header=true, delim={_literal(sep)}, quote='\"', "
+              f"escape='\"', columns={cols}, auto_detect=false, strict_mode=true, null_padding=false, parallel=true)")
     try:
-        con.execute(f"CREATE TEMP TABLE {name}_t AS SELECT * FROM read_csv({_literal(str(p))}, header=true, "
-                    f"delim={_literal(sep)}, quote='\"', escape='\"', columns={cols}, auto_detect=false, "
-                    f"strict_mode=true, null_padding=false, parallel=true)")
+        n, = con.execute(f"CREATE TEMP TABLE {name}_t AS {reader}").fetchall()[0]
     except duckdb.Error:
         con.execute(f"DROP TABLE IF EXISTS {name}_t")
         if notes:   # a sniffed delimiter the reader refused: say which
@@ -190,16 +228,15 @@ def _delimited(con, p: Path, spath: str, scan: _Scan, sep: str) -> Source | None
                               f"{DELIMITERS[sep]} its header uses)", fix="write the file with one delimiter, "
                               "quoting values that contain it.") from None
         return None
-    edge = [f"coalesce(bool_or({edge_whitespace(q)}), false)" for q in map(quote_ident, names)]
-    n, *dirty = con.execute(f"SELECT count(*), {', '.join(edge)} FROM {name}_t").fetchall()[0]
     if n == 0:
         con.execute(f"DROP TABLE IF EXISTS {name}_t")
         return None          # the Python reader names what is missing
     sel = ", ".join(quote_ident(c) for c in names)
     con.execute(f"CREATE TEMP VIEW {name} AS SELECT {sel}, rowid + 1 AS _row FROM {name}_t")
+    # which columns need a trim is left to the load (Source.assumed): testing every cell costs half the read
     return Source(spath, name, "row", sha, {c: "VARCHAR" for c in names}, n, notes=notes,
-                  clean=frozenset(c for c, d in zip(names, dirty) if not d),
-                  _drop=[f"DROP VIEW IF EXISTS {name}", f"DROP TABLE IF EXISTS {name}_t"])
+                  clean=frozenset(names), assumed=frozenset(names),
+                  _drop=[f"DROP VIEW IF EXISTS {name}", f"DROP TABLE IF EXISTS {name}_t"], _stat=stat)
 
 
 def _nonscalar(v) -> bool:
