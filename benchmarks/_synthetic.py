@@ -31,10 +31,11 @@ def build(path: str, n_conversations: int, *, seed: float = 0.42) -> float:
         con.executemany("INSERT INTO dims VALUES (?, ?, ?)", dims)
         con.execute("CREATE TEMP TABLE rt (rater_id VARCHAR, shift DOUBLE)")
         con.execute("INSERT INTO rt VALUES ('judge-1', 0.3), ('h1', 0), ('h2', 0), ('h3', 0)")
+        con.execute("INSERT INTO signal_loads VALUES (1, 'tau_usi', NULL)")
         con.execute("""
-            INSERT INTO signal_rows_lean (conversation_id, rubric, dimension, rater_id, sample, status, value,
+            INSERT INTO signal_rows_lean (conversation_id, load_key, dimension, rater_id, sample, status, value,
                                           value_source)
-            SELECT 'c' || q.i, 'tau_usi', d.dimension, rt.rater_id, 0, 'ok',
+            SELECT 'c' || q.i, 1, d.dimension, rt.rater_id, 0, 'ok',
                    least(d.hi, greatest(d.lo, round(d.lo + q.quality * (d.hi - d.lo) + rt.shift
                                                      + (random() + random() + random() - 1.5) * 1.2))),
                    'value'

@@ -9,9 +9,9 @@
 2. The same for a CSV file of ``--csv-rows`` rows against DuckDB's ``read_csv`` CTAS.
 ``--reference`` also times the previous pandas implementation (tests/_pandas_signals.py) on the CSV file.
 ``--breakdown`` times, on the Parquet file, a bare ``INSERT ... SELECT`` of the same rows into a fresh store's
-``signal_rows_lean`` (the floor a bulk load of plain ratings pays), into ``signal_rows`` (the 16-column table all
-signals went to before migration 009), and into the schema before migration 008 (VARCHAR ``status`` /
-``value_source``).
+``signal_rows_lean`` (the floor a bulk load of plain ratings pays), into that table as migration 009 made it (with
+the rubric and batch id in every row, before migration 010), into ``signal_rows`` (the 16-column table all signals
+went to before migration 009), and into the schema before migration 008 (VARCHAR ``status`` / ``value_source``).
 Targets: Parquet >= 2M signals/s and <= 3x CTAS; CSV <= 3x CTAS; peak RSS <= 2 GB for 32M signals.
 Wall seconds are printed beside CPU seconds (the machines are shared: compare ratios, not seconds).
 """
@@ -57,7 +57,8 @@ def ctas(path: Path, db: Path, reader: str):
 
 
 VARIANTS = {
-    "signal_rows_lean": "the store's signal_rows_lean (10 columns: where a file of plain ratings goes)",
+    "signal_rows_lean": "the store's signal_rows_lean (9 columns: where a file of plain ratings goes)",
+    "lean_009": "signal_rows_lean as migration 009 made it (10 columns: the rubric and batch id in every row)",
     "signal_rows": "the store's signal_rows (16 columns: the one table before migration 009)",
     "varchar": "signal_rows with VARCHAR status / value_source and the CHECK on status (the schema before migration "
                "008)",
@@ -78,7 +79,19 @@ def bare_insert(path: Path, db: Path, variant: str, reader: str = "read_parquet"
             ddl = ", ".join(f"{n} {t}" + (" NOT NULL" if n in ("conversation_id", "rubric", "dimension", "rater_id",
                                                                  "sample", "status") else "") for n, t in cols)
             con.execute(f"CREATE TABLE sig2 ({ddl}, CHECK (status IN ('ok', 'not_answered', 'failed')))")
+        if variant == "lean_009":
+            table = "lean2"
+            con.execute("CREATE TABLE lean2 (conversation_id VARCHAR NOT NULL, rubric VARCHAR NOT NULL, dimension "
+                        "VARCHAR NOT NULL, rater_id VARCHAR NOT NULL, sample INTEGER NOT NULL DEFAULT 0, status "
+                        "signal_status NOT NULL DEFAULT 'ok', label VARCHAR, value DOUBLE, value_source "
+                        "signal_value_source, batch_id VARCHAR)")
         con.execute("SET preserve_insertion_order = false")
+        if table == "signal_rows_lean":
+            con.execute("INSERT INTO signal_loads VALUES (1, 'llm_rubric', 'b20261202000000-000000')")
+            con.execute(f"INSERT INTO {table} (conversation_id, dimension, rater_id, sample, status, label, value, "
+                        f"value_source, load_key) SELECT conversation_id, dimension, rater_id, 0, 'ok', label, "
+                        f"CAST(label AS DOUBLE), 'label', 1 FROM {reader}('{path}')")
+            return
         con.execute(f"INSERT INTO {table} (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
                     f"value_source, batch_id) SELECT conversation_id, 'llm_rubric', dimension, rater_id, 0, 'ok', "
                     f"label, CAST(label AS DOUBLE), 'label', 'b20261202000000-000000' FROM {reader}('{path}')")

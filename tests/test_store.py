@@ -154,6 +154,47 @@ def test_migration_009_keeps_the_signals_where_they_were_and_the_view_as_the_tab
         assert s.con.execute("SELECT conversation_id FROM signals").fetchall() == [("c1",)]
 
 
+def test_migration_010_moves_the_lean_rows_rubric_and_batch_to_their_load(tmp_path):
+    """A store at schema 9 with lean rows of two loads (and a signal_rows row) upgrades: ``signals`` shows the same
+    rows with the same columns, each (rubric, batch) became one row of signal_loads, the lean table has a load key
+    instead of the two columns, and a later bulk load, a --replace of a lean row and delete_signals by rubric work."""
+    path = tmp_path / "v9.duckdb"
+    con = _store_at(path, 9)
+    con.execute("INSERT INTO signal_rows_lean VALUES ('c1', 'llm_rubric', 'Q0', 'h1', 0, 'ok', '3', 3.0, 'label', "
+                "'b1'), ('c2', 'llm_rubric', 'Q0', 'h1', 0, 'ok', '2', 2.0, 'label', 'b1'), ('c1', 'likert5', 'q', "
+                "'h1', 0, 'not_answered', NULL, NULL, NULL, 'b2')")
+    con.execute("INSERT INTO signal_rows (conversation_id, rubric, dimension, rater_id, status, label, value, "
+                "confidence, batch_id) VALUES ('c1', 'llm_rubric', 'Q0', 'j1', 'ok', '4', 4.0, 0.9, 'b3')")
+    con.execute("INSERT INTO raters (rater_id, kind) VALUES ('j1', 'judge'), ('h1', 'human')")
+    columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
+                          "ORDER BY column_index").fetchall()
+    before = con.execute("SELECT * FROM signals ORDER BY ALL").fetchall()
+    con.close()
+    with Store(path) as s:
+        assert s.schema_version() >= 10
+        assert s.con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
+                             "ORDER BY column_index").fetchall() == columns
+        assert s.con.execute("SELECT * FROM signals ORDER BY ALL").fetchall() == before
+        assert s.con.execute("SELECT rubric, batch_id FROM signal_loads ORDER BY 1 DESC").fetchall() == [
+            ("llm_rubric", "b1"), ("likert5", "b2")]
+        lean = [r[0] for r in s.con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
+                                            "'signal_rows_lean'").fetchall()]
+        assert "load_key" in lean and "rubric" not in lean and "batch_id" not in lean
+        (tmp_path / "h.csv").write_text("conversation_id,dimension,rater_id,rater_kind,label\nc3,Q0,h2,human,4\n"
+                                        "c4,Q0,h2,human,1\n", encoding="utf-8")
+        r = s.ingest_signals(tmp_path / "h.csv", rubric="llm_rubric")
+        assert s.con.execute("SELECT conversation_id, rubric, batch_id FROM signals WHERE rater_id = 'h2' "
+                             "ORDER BY 1").fetchall() == [("c3", "llm_rubric", r.batch_id), ("c4", "llm_rubric",
+                                                                                              r.batch_id)]
+        (tmp_path / "h2.csv").write_text("conversation_id,dimension,rater_id,rater_kind,label\nc1,Q0,h1,human,1\n",
+                                         encoding="utf-8")
+        assert s.ingest_signals(tmp_path / "h2.csv", rubric="llm_rubric", replace=True).n_replaced == 1
+        assert s.con.execute("SELECT label FROM signals WHERE rater_id = 'h1' AND conversation_id = 'c1' AND "
+                             "rubric = 'llm_rubric'").fetchall() == [("1",)]
+        assert s.delete_signals("s.rubric = ? AND s.rater_id = ?", ["likert5", "h1"]) == 1
+        assert s.con.execute("SELECT count(*) FROM signals").fetchall() == [(5,)]
+
+
 def test_the_store_never_draws_duckdbs_progress_bar(tmp_path):
     """DuckDB draws a progress bar on the terminal for a table scan over 2 s (seen: migration 008 copying a
     32M-row signals table); the library prints nothing, so every connection, sandboxed ones too, turns it off.

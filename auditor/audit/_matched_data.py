@@ -11,7 +11,7 @@ import pandas as pd
 from ..errors import AuditorError
 from ..stats._arrays import unique as _unique
 from ..stats._result import StatRow
-from ..store._store import SIGNAL_TABLES
+from ..store._store import LEAN_ROWS
 
 DIFFICULTY_KEY = "difficulty_file"
 _SEP = "\x1f"
@@ -126,9 +126,9 @@ def _answers(store, rubric, dims) -> dict:
 
 # the view `signals` has no rowid: its two tables' rows, each with a position in the store (lean rows after the
 # others; the order only fixes the order of the pair-by-pair sums)
-_ROWS_WITH_ID = " UNION ALL ".join(
-    f"SELECT conversation_id, rubric, dimension, rater_id, sample, status, value, rowid + {i} * (1::BIGINT << 48) AS "
-    f"rid FROM {t}" for i, t in enumerate(SIGNAL_TABLES))
+_ROWS_WITH_ID = ("SELECT conversation_id, rubric, dimension, rater_id, sample, status, value, rowid AS rid FROM "
+                 "signal_rows UNION ALL SELECT conversation_id, rubric, dimension, rater_id, sample, status, value, "
+                 f"lean_rowid + (1::BIGINT << 48) AS rid FROM {LEAN_ROWS}")
 _COLS = ("conv", "task", "batch", "rater", "dim", "item", "value", "srank", "sheet")
 
 

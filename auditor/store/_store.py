@@ -20,13 +20,18 @@ import pandas as pd
 
 from ..errors import AuditorError, ReadOnlyError, StoreLockedError
 
-__all__ = ["Store", "MIGRATIONS", "READ_STATEMENTS", "SIGNAL_TABLES"]
+__all__ = ["Store", "MIGRATIONS", "READ_STATEMENTS", "SIGNAL_TABLES", "LEAN_ROWS"]
 
 MIGRATIONS_PACKAGE = "auditor.store.migrations"
 READ_STATEMENTS = {"SELECT", "EXPLAIN"}
-# the tables behind the view `signals` (migration 009): signal_rows has every column, signal_rows_lean the ten a
-# bulk-loaded file of plain ratings fills. Writers insert into one of them and delete from both.
+# the tables behind the view `signals` (migration 009): signal_rows has every column, signal_rows_lean the ones a
+# bulk-loaded file of plain ratings fills, with its rubric and batch id in signal_loads (migration 010). Writers
+# insert into one of them and delete from both.
 SIGNAL_TABLES = ("signal_rows", "signal_rows_lean")
+# the lean rows with their rubric and batch id, and their rowid as lean_rowid
+LEAN_ROWS = ("(SELECT l.rowid AS lean_rowid, l.conversation_id, k.rubric, l.dimension, l.rater_id, l.sample, "
+             "l.status, l.label, l.value, l.value_source, k.batch_id FROM signal_rows_lean l JOIN signal_loads k "
+             "USING (load_key))")
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -203,9 +208,15 @@ class Store:
 
     def delete_signals(self, where: str, params: list | None = None, *, using: str = "") -> int:
         """``DELETE FROM <table> s [USING ...] WHERE <where>`` on both tables behind ``signals`` (``s`` names the
-        table's row in ``where``); the number of signals deleted."""
-        return sum(self.con.execute(f"DELETE FROM {t} s {using} WHERE {where}", params or []).fetchall()[0][0]
-                   for t in SIGNAL_TABLES)
+        table's row in ``where``, with the columns of the view but confidence, probs, raw, rationale, error and
+        run_id); the number of signals deleted."""
+        if not re.match(r"(?i)^\s*(USING\s|$)", using):
+            raise ValueError(f"using must start with USING: {using!r}")
+        n = self.con.execute(f"DELETE FROM signal_rows s {using} WHERE {where}", params or []).fetchall()[0][0]
+        # a lean row's rubric and batch id are its load's: the rows to delete are found through LEAN_ROWS
+        other = f", {using.strip()[len('USING'):]}" if using.strip() else ""
+        return n + self.con.execute(f"DELETE FROM signal_rows_lean WHERE rowid IN (SELECT s.lean_rowid FROM "
+                                    f"{LEAN_ROWS} s{other} WHERE {where})", params or []).fetchall()[0][0]
 
     # -- reading -----------------------------------------------------------------------------------------
     def schema_version(self) -> int:

@@ -221,23 +221,30 @@ def _write_unchecked(store: Store, result: LoadResult, inc: str, rat: str, prep,
                    ).fetchall()[0][0]:
         raise NeedsCheck                 # stored signals of these raters: compare key by key
     result.batch_id = new_batch_id()
-    # a file of plain ratings goes to the ten columns of signal_rows_lean (migration 009: DuckDB pays for every
-    # column it appends, empty or not); the new rows are read back from that one table
-    table, details = ("signal_rows_lean", "") if prep.lean else \
-        ("signal_rows", ", confidence, probs, raw, rationale, error, run_id")
-    picks = "" if prep.lean else ", conf, probs::JSON, _raw, _rationale, _error, NULL"
-    # a table without rows (the first bulk load) holds only this file's rows afterwards: the checks below then
-    # read every row instead of filtering on the batch id (a string comparison per stored row)
-    mine = "true" if _empty(con, table) else "batch_id = ?"
-    args = [] if mine == "true" else [result.batch_id]
+    # a file of plain ratings goes to signal_rows_lean (migration 009: DuckDB pays for every column it appends, empty
+    # or not), its rubric and batch id once to signal_loads (migration 010); the new rows are read back from that
+    # one table. A table without rows (the first bulk load) holds only this file's rows afterwards: the checks below
+    # then read every row instead of filtering on the load
+    if prep.lean:
+        table, tag = "signal_rows_lean", "load_key = ?"
+        (mark,), = con.execute("SELECT coalesce(max(load_key), 0) + 1 FROM signal_loads").fetchall()
+        con.execute("INSERT INTO signal_loads (load_key, rubric, batch_id) VALUES (?, ?, ?)",
+                    [mark, rubric, result.batch_id])
+        cols = "conversation_id, dimension, rater_id, sample, status, label, value, value_source, load_key"
+        picks, args_in = "cid, dim, rid, sample, status, label, value, value_source, ?", [mark]
+    else:
+        table, tag, mark = "signal_rows", "batch_id = ?", result.batch_id
+        cols = ("conversation_id, rubric, dimension, rater_id, sample, status, label, value, value_source, "
+                "confidence, probs, raw, rationale, error, run_id, batch_id")
+        picks = ("cid, ?, dim, rid, sample, status, label, value, value_source, conf, probs::JSON, _raw, _rationale, "
+                 "_error, NULL, ?")
+        args_in = [rubric, result.batch_id]
+    mine, args = ("true", []) if _empty(con, table) else (tag, [mark])
     # the store's row order means nothing (every read orders), and not keeping it makes the insert ~6% cheaper
     con.execute("SET preserve_insertion_order = false")
     try:
-        n = con.execute(
-            f"INSERT INTO {table} (conversation_id, rubric, dimension, rater_id, sample, status, label, value, "
-            f"value_source{details}, batch_id) SELECT cid, ?, dim, rid, sample, status, label, value, "
-            f"value_source{picks}, ? FROM {prep.view} WHERE _code IS NULL", [rubric, result.batch_id]
-        ).fetchall()[0][0]
+        n = con.execute(f"INSERT INTO {table} ({cols}) SELECT {picks} FROM {prep.view} WHERE _code IS NULL",
+                        args_in).fetchall()[0][0]
     finally:
         con.execute("RESET preserve_insertion_order")
     if n != prep.n_expected:
