@@ -276,11 +276,11 @@ def _aggregates(con, prep: Prepared, rel: str, where: str) -> None:
 
 
 def _light_aggregates(con, prep: Prepared, rel: str) -> dict[str, bool]:
-    """The raters and conversations tables of :func:`_aggregates` in one pass over the file and without row
-    numbers (a CSV has none until it is copied, see :meth:`Source.ordered`): ``k0`` / ``t0`` are the smallest
-    kind and task, which is each one's only kind or task when ``nk`` / ``nt`` is 1 (any other load takes the full
-    check, whose tables have the first ones and their rows); ``r0`` / ``tr0`` are NULL. Returns, by column, whether
-    one of its distinct values (the smallest and largest kind and task) starts or ends in whitespace."""
+    """The raters and conversations tables of :func:`_aggregates` in one pass over the file (GROUPING SETS) and
+    without the first rows, which only a fault's message needs: ``k0`` / ``t0`` are the smallest kind and task, each
+    one's only kind or task when ``nk`` / ``nt`` is 1 (any other load takes the full check, whose tables have the
+    first ones and their rows); ``r0`` / ``tr0`` are NULL. Returns, by column, whether one of its distinct values
+    (the smallest and largest kind and task) starts or ends in whitespace."""
     g = f"_sig_g_{uuid.uuid4().hex[:8]}"
     for t in (prep.raters, prep.convs):
         con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -403,8 +403,7 @@ def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
 
 def _checks(C, smp_bad, kinds, probs, opts, invisible=False, hold_back=None) -> list[tuple[str, str, str]]:
     """(fault code, condition, field expression) in the order a row is checked; ``hold_back``: the condition of
-    "held_back" (see :data:`TAKEN_CLEAN`; a condition in the WHERE of the insert would be pushed down into DuckDB's
-    CSV reader, which then reads the file ~3x slower)."""
+    "held_back" (see :data:`TAKEN_CLEAN`), last, so that the insert's filter stays ``_code IS NULL``."""
     tol = probs.tolerance
     out = [("nonscalar", "_ns_col IS NOT NULL", "_ns_col")]
     out += [(f"blank_{c}", f"{v} IS NULL", sql_str(c)) for c, v in

@@ -2,7 +2,7 @@
 
 Parquet is a view over ``read_parquet(file_row_number=true)``; CSV/TSV are read by DuckDB's CSV reader (all
 columns as text, the header parsed and checked here) into a temporary table whose insertion order is the file's
-(DuckDB's CSV reader cannot number rows; reading the file again at every pass costs more than the copy);
+(DuckDB's CSV reader cannot number rows; reading the file again at every pass costs as much as the copy);
 JSON Lines / JSON, and any file DuckDB's reader refuses, go through :func:`~auditor.ingest._read.read_table`, whose
 errors name the line and the fix, and the frame is handed to DuckDB as Arrow. Rows are numbered as in
 :mod:`auditor.ingest._read` (data rows from 1; JSON Lines by line).
