@@ -70,7 +70,8 @@ def test_one_cell_to_trim_among_clean_rows_is_stored_trimmed(tmp_path, case):
 
 
 def test_a_label_to_trim_and_a_fault_name_the_fault_only(tmp_path):
-    """The label held back from the unchecked insert is trimmed by the check; the fault named is the one fault."""
+    """The label held back from the unchecked insert is trimmed by the check; the fault named is the one fault, and
+    the connection is left without the load's temporary tables and views."""
     rows = _rows()
     rows[100][4] = " 2"
     rows[1800][1] = "Q99"
@@ -79,6 +80,9 @@ def test_a_label_to_trim_and_a_fault_name_the_fault_only(tmp_path):
         with pytest.raises(IngestError) as e:
             s.ingest_signals(tmp_path / "a.csv", rubric="llm_rubric")
         assert s.con.execute("SELECT count(*) FROM signals").fetchall()[0][0] == 0
+        # the load prepared the file twice (the second time with the label trimmed): neither left a temp object
+        assert s.con.execute("SELECT (SELECT count(*) FROM duckdb_tables() WHERE temporary) + (SELECT count(*) "
+                             "FROM duckdb_views() WHERE temporary AND NOT internal)").fetchall() == [(0,)]
     msg = str(e.value)
     assert "row 1801" in msg and "Q99" in msg, msg
     assert "row 101" not in msg and "more rows" not in msg, msg

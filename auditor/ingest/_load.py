@@ -91,10 +91,7 @@ def _ingest_signals_in(store: Store, source, source_name, rub, opts, rubric, mod
             try:
                 res = write()          # one pass, checked afterwards
             except NeedsCheck:         # rolled back: find and name the faults, or compare with stored rows
-                if src.measure(store.con):     # a column taken as clean has cells to trim: prepare it again
-                    prep.close(store.con)
-                    prep = prepare_signals(store.con, src, rub, opts)
-                check_prepared(store.con, prep)
+                prep = check_prepared(store.con, prep)
                 res = write()
             prep.notes += prep.probability_notes(store.con)
         finally:

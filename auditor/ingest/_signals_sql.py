@@ -148,8 +148,8 @@ class _AssumedDirty(Exception):
 # columns of a CSV taken as clean (Source.assumed) without a test of every cell, because a cell to trim cannot
 # slip through: ids, kinds and tasks are tested as the distinct values of the light pass; a dimension must equal a
 # rubric's dimension name, which has no whitespace, or the row fails; a row whose label cell has edge whitespace is
-# held back from the unchecked insert (its _code is "held_back"). Any fault then tests every cell before it is named,
-# so that this code is never shown: the check prepares again with the label trimmed, or finds no such label.
+# held back from the unchecked insert (its _code is "held_back"). check_prepared tests every cell before it names a
+# fault, so that this code is never shown: it prepares again with the label trimmed, or finds no such label.
 TAKEN_CLEAN = ("conversation_id", "rater_id", "rater_kind", "task_id", "dimension", "label")
 
 
@@ -322,10 +322,20 @@ def _id_checks(con, prep: Prepared) -> tuple[bool, bool]:
     return bool(a or c or e), bool(b or d)
 
 
-def check_prepared(con, prep: Prepared) -> None:
-    """The full check: every fault of the file, in file order (raises :class:`IngestError`). Afterwards the
-    raters/conversations tables hold only rows that pass the checks, and ``prep.validated`` is set."""
+def check_prepared(con, prep: Prepared) -> Prepared:
+    """The full check: every fault of the file, in file order (raises :class:`IngestError`). Returns what to write:
+    ``prep``, or, when a column taken as clean turns out to hold a cell to trim, the file prepared again (``prep``
+    is then closed). Afterwards its raters/conversations tables hold only rows that pass the checks, and
+    ``validated`` is set."""
     st = prep.state
+    if st["src"].measure(con):          # every cell of what was taken as clean, before a fault is named
+        prep.close(con)
+        again = prepare_signals(con, st["src"], st["rubric"], st["opts"])
+        try:
+            return check_prepared(con, again)
+        except BaseException:
+            again.close(con)
+            raise
     _aggregates(con, prep, f"SELECT * FROM {st['view_j']}", "_pre_ok")
     kconf = con.execute(f"SELECT count(*) FROM {prep.raters} WHERE nk > 1").fetchall()[0][0]
     tconf = con.execute(f"SELECT count(*) FROM {prep.convs} WHERE nt > 1").fetchall()[0][0] \
@@ -333,6 +343,7 @@ def check_prepared(con, prep: Prepared) -> None:
     _build_f(con, prep, conflicts=bool(kconf or tconf))
     _collect_faults(con, st["src"], st["rubric"], st["opts"], prep, st["probs"])
     prep.validated = True
+    return prep
 
 
 def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
