@@ -200,6 +200,7 @@ def test_demo_q0_meets_the_issue_target(demo_copy):
     assert set(p) == {"1", "2", "3", "4"} and sum(p.values()) == pytest.approx(1, abs=1e-9)
 
 
+@pytest.mark.slow   # over 10 s (a whole CLI session): CI runs it with -m slow
 def test_cli_round_trip_and_mistakes(demo_copy, tmp_path):
     model = tmp_path / "m.json"
     r = run_cli(demo_copy, "calibrate", JUDGE, "--target", "Q8", "--fit-all", "--save", str(model))

@@ -78,6 +78,7 @@ def test_report_on_a_store_where_some_conversations_have_no_messages(demo_db, tm
     assert json.loads((tmp_path / "r.json").read_text())
 
 
+@pytest.mark.slow   # over 10 s (a whole CLI session): CI runs it with -m slow
 def test_report_out_paths_a_newcomer_would_try(demo_db, tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "afile").write_text("x")

@@ -125,6 +125,7 @@ def test_every_item_failing_exits_non_zero_with_the_first_reason(tmp_path, fake)
         _error_line(r)
 
 
+@pytest.mark.slow   # over 10 s (a whole CLI session): CI runs it with -m slow
 def test_a_long_retry_after_is_announced(tmp_path, fake):
     """The server asks for 2.5 s: the wait is said on stderr (with and without -q), and counted in the summary."""
     db = make_store(tmp_path / "s.duckdb", n=2)

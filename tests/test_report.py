@@ -456,6 +456,7 @@ def test_cli_help_texts():
     assert "report" in r.output and "compare" in r.output
 
 
+@pytest.mark.slow   # over 10 s (a whole CLI session): CI runs it with -m slow
 def test_demo_writes_the_report(tmp_path):
     out = tmp_path / "reports" / "demo.html"
     r = runner.invoke(app, ["--db", str(tmp_path / "demo.duckdb"), "demo", "--bootstrap", "30", "--out", str(out)])

@@ -62,6 +62,7 @@ def run(db, *args):
     return r
 
 
+@pytest.mark.slow   # over 10 s (a whole CLI session): CI runs it with -m slow
 def test_compare_and_report_reuse_the_audit(db, tmp_path):
     run(db, "audit", "--bootstrap", "100", "--json")
     table = run(db, "compare", "--bootstrap", "100")
