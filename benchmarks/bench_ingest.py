@@ -1,12 +1,14 @@
 """Ingest speed and memory against the DuckDB it sits on (issue 12's targets).
 
-    .venv/bin/python benchmarks/bench_ingest.py [--signals 32000000] [--csv-rows 3200000] [--reference]
+    .venv/bin/python benchmarks/bench_ingest.py [--signals 32000000] [--csv-rows 3200000] [--csv-repeats 1]
+        [--reference] [--breakdown]
 
 1. A long Parquet file of N signals (N/32 conversations x 8 LLM-Rubric dimensions x 4 raters) is loaded with
    ``auditor ingest signals`` into a fresh store, then copied by a bare DuckDB ``CREATE TABLE AS SELECT * FROM
    read_parquet(...)`` into a fresh database: the ratio is ingest / CTAS, both in this process, one after the other.
    Peak RSS is the process's high-water mark right after the ingest (the ingest runs first).
-2. The same for a CSV file of ``--csv-rows`` rows against DuckDB's ``read_csv`` CTAS.
+2. The same for a CSV file of ``--csv-rows`` rows against DuckDB's ``read_csv`` CTAS, ``--csv-repeats`` times
+   (ingest, CTAS, ingest, CTAS, ...: each pair's ratio, then their median).
 ``--reference`` also times the previous pandas implementation (tests/_pandas_signals.py) on the CSV file.
 ``--breakdown`` times, on the Parquet file, a bare ``INSERT ... SELECT`` of the same rows into a fresh store's
 ``signal_rows_lean`` (the floor a bulk load of plain ratings pays), into that table as migration 009 made it (with
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -107,6 +110,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--signals", type=int, default=32_000_000)
     ap.add_argument("--csv-rows", type=int, default=3_200_000)
+    ap.add_argument("--csv-repeats", type=int, default=1, help="CSV ingest / CTAS pairs, alternated (the median "
+                    "ratio is printed when more than one)")
     ap.add_argument("--reference", action="store_true", help="also time the previous pandas implementation")
     ap.add_argument("--breakdown", action="store_true", help="also time bare inserts into the tables behind signals")
     args = ap.parse_args()
@@ -128,9 +133,17 @@ def main() -> None:
                 w, c, _ = timed(lambda: bare_insert(pq, d / f"bare_{variant}.duckdb", variant))
                 print(f"  bare INSERT into {what}: {w:.2f} s wall ({c:.2f} s CPU), {w / base[0]:.2f}x the CTAS",
                       flush=True)
-        ing = timed(lambda: ingest(csv, d / "c.duckdb"))
-        base = timed(lambda: ctas(csv, d / "e.duckdb", "read_csv"))
-        report(f"CSV {args.csv_rows:,} rows", args.csv_rows, ing, base)
+        ratios = []
+        for k in range(args.csv_repeats):      # alternated pairs: a neighbour's load then moves both alike
+            for f in (d / "c.duckdb", d / "e.duckdb"):
+                f.unlink(missing_ok=True)
+            ing = timed(lambda: ingest(csv, d / "c.duckdb"))
+            base = timed(lambda: ctas(csv, d / "e.duckdb", "read_csv"))
+            report(f"CSV {args.csv_rows:,} rows", args.csv_rows, ing, base)
+            ratios.append(ing[0] / base[0])
+        if len(ratios) > 1:
+            print(f"CSV median ratio of {len(ratios)} alternated pairs: {statistics.median(ratios):.2f}x wall "
+                  f"(range {min(ratios):.2f}-{max(ratios):.2f}x)", flush=True)
         if args.breakdown:
             w, c, _ = timed(lambda: bare_insert(csv, d / "bare_csv.duckdb", "signal_rows_lean", "read_csv"))
             print(f"  bare INSERT of the CSV into the store's signal_rows_lean: {w:.2f} s wall ({c:.2f} s CPU), "
