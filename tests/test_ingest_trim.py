@@ -1,5 +1,5 @@
 """A CSV cell that starts or ends in whitespace is trimmed wherever it is, although a CSV's columns are taken as
-clean without a test of every cell (``Source.assumed``, ``_signals_sql.TAKEN_CLEAN``): each case below hides one
+clean without a test of every cell (``Source.assumed``, ``_light.TAKEN_CLEAN``): each case below hides one
 such cell in 2,000 clean rows, in every column and in the ways a load can meet it (a distinct id, a kind that makes
 the rater look like two, a task, a dimension that only matches once trimmed, a label, a not-answered code, another
 column), and the store must then hold exactly what the same file with every cell trimmed gives."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ..errors import IngestError
 from ..rubric import Rubric
 from ._faults import SHOWN, raise_faults
+from ._light import INVISIBLE, AssumedDirty, aggregates, id_checks, light_aggregates, measure_the_rest
 from ._read import short_list, short_text
 from ._source import Source, edge_whitespace, quote_ident
 from ._sqlcols import Col, sql_str
@@ -130,7 +131,7 @@ def prepare_signals(con, src: Source, rubric: Rubric, opts: SignalOptions) -> Pr
     try:
         try:
             _prepare(con, src, rubric, opts, tag, prep)
-        except _AssumedDirty:        # a column taken as clean has cells to trim: find which, and start again
+        except AssumedDirty:        # a column taken as clean has cells to trim: find which, and start again
             prep.close(con)
             src.measure(con)
             prep.notes = list(src.notes)
@@ -141,30 +142,8 @@ def prepare_signals(con, src: Source, rubric: Rubric, opts: SignalOptions) -> Pr
     return prep
 
 
-class _AssumedDirty(Exception):
-    """A column of ``Source.assumed`` has a cell that starts or ends in whitespace."""
-
-
-# columns of a CSV taken as clean (Source.assumed) without a test of every cell, because a cell to trim cannot
-# slip through: ids, kinds and tasks are tested as the distinct values of the light pass; a dimension must equal a
-# rubric's dimension name, which has no whitespace, or the row fails; a row whose label cell has edge whitespace is
-# held back from the unchecked insert (its _code is "held_back"). check_prepared tests every cell before it names a
-# fault, so that this code is never shown: it prepares again with the label trimmed, or finds no such label.
-TAKEN_CLEAN = ("conversation_id", "rater_id", "rater_kind", "task_id", "dimension", "label")
-
-
-def _measure_the_rest(con, src: Source, opts: SignalOptions) -> dict[str, str]:
-    """Test every cell of the assumed-clean columns not in :data:`TAKEN_CLEAN`; returns the others, by canonical
-    name -> file column."""
-    origin = {opts.mapping.get(c, c): c for c in src.types}
-    shown = {} if opts.wide else {n: origin[n] for n in TAKEN_CLEAN if n in origin and not (
-        (n == "rater_id" and opts.rater_id is not None) or (n == "rater_kind" and opts.rater_kind is not None))}
-    src.measure(con, [c for c in src.types if c not in shown.values()])
-    return {n: c for n, c in shown.items() if c in src.assumed}
-
-
 def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, prep: Prepared) -> None:
-    pending = _measure_the_rest(con, src, opts)
+    pending = measure_the_rest(con, src, opts)
     view_r, names, notes, clean = _renamed(con, src, rubric, opts, tag, prep)
     prep.notes += notes
     C = _columns(con, view_r, clean)
@@ -212,11 +191,11 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
         return (f"SELECT {ids['cid']} AS cid, {ids['rid']} AS rid, lower({get('rater_kind', 'text')}) AS kind, "
                 f"{ids['task']} AS task FROM {view_r}")
 
-    edges = _light_aggregates(con, prep, light())
-    nfc, invisible = _id_checks(con, prep)
+    edges = light_aggregates(con, prep, light())
+    nfc, invisible = id_checks(con, prep)
     if nfc:
         ids = {k: f"nfc_normalize({v})" for k, v in ids.items()}
-        edges = _light_aggregates(con, prep, light())
+        edges = light_aggregates(con, prep, light())
         prep.notes.append("ids written in another Unicode form than NFC (e.g. a decomposed é) are stored in NFC, so "
                           "that both spellings name one conversation or rater")
     prep.suspect = invisible or bool(con.execute(
@@ -227,7 +206,7 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
     if ids_pending:
         # the distinct values show every cell only where a rater has one kind and a conversation one task
         if src.measure(con, ids_pending) if prep.suspect else any(edges[n] for n in pending if n in edges):
-            raise _AssumedDirty
+            raise AssumedDirty
         src.shown_clean(ids_pending)
 
     base = ["_row", f"{ns_col} AS _ns_col", f"{ns_type} AS _ns_type",
@@ -261,67 +240,6 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
     _build_f(con, prep, conflicts=False)
 
 
-def _aggregates(con, prep: Prepared, rel: str, where: str) -> None:
-    for t in (prep.raters, prep.convs):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
-    # nk / nt: 1 or 2 distinct values (min <> max is several times cheaper than count(DISTINCT))
-    con.execute(f"CREATE TEMP TABLE {prep.raters} AS SELECT rid, CASE WHEN min(kind) <> max(kind) THEN 2 ELSE 1 END "
-                f"AS nk, arg_min(kind, _row) AS k0, min(_row) AS r0 FROM ({rel}) WHERE {where} GROUP BY rid")
-    con.execute(f"CREATE TEMP TABLE {prep.convs} AS SELECT cid, CASE WHEN min(task) <> max(task) THEN 2 ELSE 1 END "
-                f"AS nt, arg_min(task, _row) FILTER (WHERE task IS NOT NULL) AS t0, "
-                f"min(_row) FILTER (WHERE task IS NOT NULL) AS tr0 FROM ({rel}) WHERE {where} GROUP BY cid")
-    for t in (prep.raters, prep.convs):
-        if f"DROP TABLE IF EXISTS {t}" not in prep.drops:
-            prep.drops.append(f"DROP TABLE IF EXISTS {t}")
-
-
-def _light_aggregates(con, prep: Prepared, rel: str) -> dict[str, bool]:
-    """The raters and conversations tables of :func:`_aggregates` in one pass over the file (GROUPING SETS) and
-    without the first rows, which only a fault's message needs: ``k0`` / ``t0`` are the smallest kind and task, each
-    one's only kind or task when ``nk`` / ``nt`` is 1 (any other load takes the full check, whose tables have the
-    first ones and their rows); ``r0`` / ``tr0`` are NULL. Returns, by column, whether one of its distinct values
-    (the smallest and largest kind and task) starts or ends in whitespace."""
-    g = f"_sig_g_{uuid.uuid4().hex[:8]}"
-    for t in (prep.raters, prep.convs):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
-    con.execute(f"CREATE TEMP TABLE {g} AS SELECT grouping(rid) = 0 AS by_rater, rid, cid, min(kind) AS kmin, "
-                f"max(kind) AS kmax, min(task) AS tmin, max(task) AS tmax FROM ({rel}) GROUP BY GROUPING SETS ((rid), "
-                f"(cid))")
-    try:
-        con.execute(f"CREATE TEMP TABLE {prep.raters} AS SELECT rid, CASE WHEN kmin <> kmax THEN 2 ELSE 1 END AS nk, "
-                    f"kmin AS k0, NULL::BIGINT AS r0 FROM {g} WHERE by_rater")
-        con.execute(f"CREATE TEMP TABLE {prep.convs} AS SELECT cid, CASE WHEN tmin <> tmax THEN 2 ELSE 1 END AS nt, "
-                    f"tmin AS t0, NULL::BIGINT AS tr0 FROM {g} WHERE NOT by_rater")
-
-        def edge(cols, where):
-            return " OR ".join(f"coalesce(bool_or({edge_whitespace(c)}) FILTER (WHERE {where}), false)" for c in cols)
-        (rid, kind, cid, task), = con.execute(
-            f"SELECT {edge(['rid'], 'by_rater')}, {edge(['kmin', 'kmax'], 'by_rater')}, "
-            f"{edge(['cid'], 'NOT by_rater')}, {edge(['tmin', 'tmax'], 'NOT by_rater')} FROM {g}").fetchall()
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {g}")
-    for t in (prep.raters, prep.convs):
-        if f"DROP TABLE IF EXISTS {t}" not in prep.drops:
-            prep.drops.append(f"DROP TABLE IF EXISTS {t}")
-    return {"rater_id": rid, "rater_kind": kind, "conversation_id": cid, "task_id": task}
-
-
-# format characters (zero-width space, joiners, BOM, bidi marks) and controls other than tab and line breaks
-INVISIBLE = r"[\p{Cf}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
-
-
-def _id_checks(con, prep: Prepared) -> tuple[bool, bool]:
-    """(some id is not in NFC, some id holds an invisible character), asked of the file's distinct ids only."""
-    def q(c: str, t: str) -> str:
-        return (f"SELECT coalesce(bool_or(nfc_normalize({c}) <> {c}), false), "
-                f"coalesce(bool_or(regexp_matches({c}, '{INVISIBLE}')), false) FROM {t}")
-
-    (a, b), = con.execute(q("rid", prep.raters)).fetchall()
-    (c, d), = con.execute(q("cid", prep.convs)).fetchall()
-    (e,), = con.execute(f"SELECT coalesce(bool_or(nfc_normalize(t0) <> t0), false) FROM {prep.convs}").fetchall()
-    return bool(a or c or e), bool(b or d)
-
-
 def check_prepared(con, prep: Prepared) -> Prepared:
     """The full check: every fault of the file, in file order (raises :class:`IngestError`). Returns what to write:
     ``prep``, or, when a column taken as clean turns out to hold a cell to trim, the file prepared again (``prep``
@@ -336,7 +254,7 @@ def check_prepared(con, prep: Prepared) -> Prepared:
         except BaseException:
             again.close(con)
             raise
-    _aggregates(con, prep, f"SELECT * FROM {st['view_j']}", "_pre_ok")
+    aggregates(con, prep, f"SELECT * FROM {st['view_j']}", "_pre_ok")
     kconf = con.execute(f"SELECT count(*) FROM {prep.raters} WHERE nk > 1").fetchall()[0][0]
     tconf = con.execute(f"SELECT count(*) FROM {prep.convs} WHERE nt > 1").fetchall()[0][0] \
         if "task_id" in st["C"] else 0
@@ -414,7 +332,8 @@ def _build_f(con, prep: Prepared, *, conflicts: bool) -> None:
 
 def _checks(C, smp_bad, kinds, probs, opts, invisible=False, hold_back=None) -> list[tuple[str, str, str]]:
     """(fault code, condition, field expression) in the order a row is checked; ``hold_back``: the condition of
-    "held_back" (see :data:`TAKEN_CLEAN`), last, so that the insert's filter stays ``_code IS NULL``."""
+    "held_back" (see :data:`~auditor.ingest._light.TAKEN_CLEAN`), last, so that the insert's filter stays
+    ``_code IS NULL``."""
     tol = probs.tolerance
     out = [("nonscalar", "_ns_col IS NOT NULL", "_ns_col")]
     out += [(f"blank_{c}", f"{v} IS NULL", sql_str(c)) for c, v in

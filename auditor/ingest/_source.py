@@ -59,7 +59,7 @@ class Source:
     # text columns no cell of which starts or ends in whitespace or a control character: reading them needs no
     # trim (a CSV's cells arrive as flat strings, on which the trim test costs ~0.1 s per column per 3M rows).
     # ``assumed``: the clean columns nobody has looked at yet (a CSV's, at first). A load either shows them clean
-    # more cheaply (the signals load: see _signals_sql.TAKEN_CLEAN) or calls measure().
+    # more cheaply (the signals load: see _light.TAKEN_CLEAN) or calls measure().
     clean: frozenset[str] = frozenset()
     assumed: frozenset[str] = frozenset()
     _drop: list[str] = field(default_factory=list)
