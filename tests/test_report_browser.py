@@ -117,6 +117,7 @@ def test_same_rendering_without_javascript(xss_report):
     assert off.dom == on.dom
 
 
+@pytest.mark.slow   # over 10 s (a whole browser session): CI runs it with -m slow
 def test_demo_report_in_the_browser(tmp_path):
     out = tmp_path / "reports" / "demo.html"
     r = CliRunner().invoke(app, ["--db", str(tmp_path / "demo.duckdb"), "demo", "--bootstrap", "100",

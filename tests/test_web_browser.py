@@ -51,6 +51,7 @@ def browser():
         b.close()
 
 
+@pytest.mark.slow   # over 10 s (a whole browser session): CI runs it with -m slow
 def test_three_annotators_rate_thirty_conversations_with_the_keyboard(browser, tmp_path):
     db = judges_store(tmp_path / "store.duckdb")
     with Store(db) as s:
