@@ -29,6 +29,13 @@ def _store_at(path, version: int) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _signals_as_seen(con) -> tuple[list, list]:
+    """What a reader of ``signals`` sees: its columns with their types, in order, and its rows."""
+    return (con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
+                        "ORDER BY column_index").fetchall(),
+            con.execute("SELECT * FROM signals ORDER BY ALL").fetchall())
+
+
 def test_migrations_are_recorded_and_upgrade_an_older_store(tmp_path):
     path = tmp_path / "old.duckdb"
     _store_at(path, MIGRATIONS[0][0]).close()           # an "older" store: only the first migration applied
@@ -133,9 +140,7 @@ def test_migration_009_keeps_the_signals_where_they_were_and_the_view_as_the_tab
                 "'{\"3\": 1.0}', 'x', 'why', NULL, 'r1', 'b1'), ('c2', 'llm_rubric', 'Q0', 'h1', 0, 'ok', '2', 2.0, "
                 "'label', NULL, NULL, NULL, NULL, NULL, NULL, 'b2')")
     con.execute("INSERT INTO raters (rater_id, kind) VALUES ('j1', 'judge'), ('h1', 'human')")
-    columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
-                          "ORDER BY column_index").fetchall()
-    before = con.execute("SELECT * FROM signals ORDER BY ALL").fetchall()
+    before = _signals_as_seen(con)
     con.close()
     (tmp_path / "h.csv").write_text("conversation_id,dimension,rater_id,rater_kind,label\nc3,Q0,h2,human,4\n",
                                     encoding="utf-8")
@@ -143,10 +148,8 @@ def test_migration_009_keeps_the_signals_where_they_were_and_the_view_as_the_tab
         assert s.schema_version() >= 9
         assert s.con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'signals'"
                              ).fetchall() == [("VIEW",)]
-        assert s.con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
-                             "ORDER BY column_index").fetchall() == columns
-        assert s.con.execute("SELECT * FROM signal_rows ORDER BY ALL").fetchall() == before
-        assert s.con.execute("SELECT * FROM signals ORDER BY ALL").fetchall() == before
+        assert s.con.execute("SELECT * FROM signal_rows ORDER BY ALL").fetchall() == before[1]
+        assert _signals_as_seen(s.con) == before
         s.ingest_signals(tmp_path / "h.csv", rubric="llm_rubric")
         assert s.con.execute("SELECT conversation_id, label FROM signal_rows_lean").fetchall() == [("c3", "4")]
         assert s.sql("SELECT count(*) AS n FROM signals_long")["n"][0] == 3
@@ -166,15 +169,11 @@ def test_migration_010_moves_the_lean_rows_rubric_and_batch_to_their_load(tmp_pa
     con.execute("INSERT INTO signal_rows (conversation_id, rubric, dimension, rater_id, status, label, value, "
                 "confidence, batch_id) VALUES ('c1', 'llm_rubric', 'Q0', 'j1', 'ok', '4', 4.0, 0.9, 'b3')")
     con.execute("INSERT INTO raters (rater_id, kind) VALUES ('j1', 'judge'), ('h1', 'human')")
-    columns = con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
-                          "ORDER BY column_index").fetchall()
-    before = con.execute("SELECT * FROM signals ORDER BY ALL").fetchall()
+    before = _signals_as_seen(con)
     con.close()
     with Store(path) as s:
         assert s.schema_version() >= 10
-        assert s.con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'signals' "
-                             "ORDER BY column_index").fetchall() == columns
-        assert s.con.execute("SELECT * FROM signals ORDER BY ALL").fetchall() == before
+        assert _signals_as_seen(s.con) == before
         assert s.con.execute("SELECT rubric, batch_id FROM signal_loads ORDER BY 1 DESC").fetchall() == [
             ("llm_rubric", "b1"), ("likert5", "b2")]
         lean = [r[0] for r in s.con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
