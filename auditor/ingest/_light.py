@@ -57,12 +57,12 @@ def aggregates(con, prep, rel: str, where: str) -> None:
                 f"min(_row) FILTER (WHERE task IS NOT NULL) AS tr0 FROM ({rel}) WHERE {where} GROUP BY cid")
 
 
-def light_aggregates(con, prep, rel: str) -> dict[str, bool]:
+def light_aggregates(con, prep, rel: str, *, edges: bool = True) -> dict[str, bool]:
     """The raters and conversations tables of :func:`aggregates` in one pass over the file (GROUPING SETS) and
     without the first rows, which only a fault's message needs: ``k0`` / ``t0`` are the smallest kind and task, each
     one's only kind or task when ``nk`` / ``nt`` is 1 (any other load takes the full check, whose tables have the
-    first ones and their rows); ``r0`` / ``tr0`` are NULL. Returns, by column, whether one of its distinct values
-    (the smallest and largest kind and task) starts or ends in whitespace."""
+    first ones and their rows); ``r0`` / ``tr0`` are NULL. With ``edges``, returns by column whether one of its
+    distinct values (the smallest and largest kind and task) starts or ends in whitespace; else {}."""
     g = f"_sig_g_{uuid.uuid4().hex[:8]}"
     _fresh(con, prep)
     con.execute(f"CREATE TEMP TABLE {g} AS SELECT grouping(rid) = 0 AS by_rater, rid, cid, min(kind) AS kmin, "
@@ -73,6 +73,8 @@ def light_aggregates(con, prep, rel: str) -> dict[str, bool]:
                     f"kmin AS k0, NULL::BIGINT AS r0 FROM {g} WHERE by_rater")
         con.execute(f"CREATE TEMP TABLE {prep.convs} AS SELECT cid, CASE WHEN tmin <> tmax THEN 2 ELSE 1 END AS nt, "
                     f"tmin AS t0, NULL::BIGINT AS tr0 FROM {g} WHERE NOT by_rater")
+        if not edges:
+            return {}
 
         def edge(cols, where):
             return " OR ".join(f"coalesce(bool_or({edge_whitespace(c)}) FILTER (WHERE {where}), false)" for c in cols)

@@ -191,11 +191,11 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
         return (f"SELECT {ids['cid']} AS cid, {ids['rid']} AS rid, lower({get('rater_kind', 'text')}) AS kind, "
                 f"{ids['task']} AS task FROM {view_r}")
 
-    edges = light_aggregates(con, prep, light())
+    edges = light_aggregates(con, prep, light(), edges=bool(pending))
     nfc, invisible = id_checks(con, prep)
     if nfc:
         ids = {k: f"nfc_normalize({v})" for k, v in ids.items()}
-        edges = light_aggregates(con, prep, light())
+        edges = light_aggregates(con, prep, light(), edges=bool(pending))
         prep.notes.append("ids written in another Unicode form than NFC (e.g. a decomposed é) are stored in NFC, so "
                           "that both spellings name one conversation or rater")
     prep.suspect = invisible or bool(con.execute(
