@@ -58,12 +58,19 @@ def test_counters_equal_the_stored_items_after_kill_and_resume(tmp_path, fake):
         assert time.monotonic() < deadline, fake.outcomes()
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
-    t_kill = time.time()
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    time.sleep(0.2)                                           # the server finishes the replies nobody reads
-    # by arrival time: a request that arrived before the kill is recorded when its (unread) reply is sent
-    before_resume = [q for q in fake.chat_requests() if q.t < t_kill]
+    # The killed run's requests are those the server saw before the resumed run started. Not "before the kill":
+    # a request written just before SIGKILL can be read by the server after the test's clock said "killed" (CI
+    # counted one such request in both runs). The server finishes the replies nobody reads (each is recorded when
+    # its reply is sent); the log is settled when it has not grown for 0.5 s.
+    seen, settled = -1, time.monotonic()
+    while time.monotonic() - settled < 0.5:
+        if len(fake.chat_requests()) != seen:
+            seen, settled = len(fake.chat_requests()), time.monotonic()
+        time.sleep(0.02)
+    t_resume = time.time()
+    before_resume = [q for q in fake.chat_requests() if q.t < t_resume]
 
     stored = _stored_items(db)
     with Store(db, read_only=True) as s:
@@ -86,7 +93,7 @@ def test_counters_equal_the_stored_items_after_kill_and_resume(tmp_path, fake):
                      "ORDER BY started_at").set_index("run_id")
     assert runs["status"].tolist() == ["interrupted", "finished"]
     run2 = runs.index[1]
-    after = [q for q in fake.chat_requests() if q.t >= t_kill]
+    after = [q for q in fake.chat_requests() if q.t >= t_resume]
     # run 1 as it was closed (the resumed run then replaced its failed item: a run keeps what it did)
     for run_id, reqs, st in ((run1, before_resume, s1), (run2, after, stored[run2])):
         rec = runs.loc[run_id]
