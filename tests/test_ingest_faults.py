@@ -126,6 +126,27 @@ def test_two_delimiters_in_the_header_is_named(store, tmp_path):
     assert "missing required column 'conversation_id'" in msg and "semicolon" in msg and "pipe" in msg, msg
 
 
+@pytest.mark.parametrize("sep,said", [(":", "':' (colon)"), (" ", "spaces"), ("#", "'#' (number sign)")])
+def test_a_delimiter_no_reader_takes_is_named(store, tmp_path, sep, said):
+    f = tmp_path / "odd.csv"
+    f.write_text(f"conversation_id{sep}dimension{sep}rater_id{sep}rater_kind{sep}label\nc2{sep}Q0{sep}h1{sep}human{sep}3\n")
+    with pytest.raises(IngestError) as info:
+        store.ingest_signals(str(f), rubric="llm_rubric")
+    msg = str(info.value)
+    assert f"its names separated by {said}, which is not a delimiter auditor reads" in msg, msg
+    assert "write the file with commas" in msg and "--map" not in msg
+
+
+def test_a_one_column_header_of_unknown_names_keeps_the_map_hint(store, tmp_path):
+    """A header that no character splits into known column names is a missing column, not a delimiter fault."""
+    f = tmp_path / "one.csv"
+    f.write_text("conversation id:x\nc2\n")
+    with pytest.raises(IngestError) as info:
+        store.ingest_signals(str(f), rubric="llm_rubric")
+    msg = str(info.value)
+    assert "--map SOURCE=conversation_id" in msg and "separated by" not in msg, msg
+
+
 def test_parquet_faults_and_nested_cells(store, tmp_path):
     f = tmp_path / "n.parquet"
     pd.DataFrame({"conversation_id": ["a", "b", "c"], "dimension": ["Q0", "Q0", "Q0"], "rater_id": ["h1"] * 3,

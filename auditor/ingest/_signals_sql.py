@@ -18,7 +18,7 @@ from ..rubric import Rubric
 from ._faults import SHOWN, raise_faults
 from ._light import INVISIBLE, AssumedDirty, aggregates, id_checks, light_aggregates, measure_the_rest
 from ._read import short_list, short_text
-from ._source import Source, edge_whitespace, quote_ident
+from ._source import Source, edge_whitespace, one_column_hint, quote_ident
 from ._sqlcols import Col, sql_str
 from ._sqlprobs import ProbSQL
 from .signals import RATER_KINDS, SignalOptions, fault_for, fault_kind
@@ -161,9 +161,8 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
             hint = {"rater_id": "add a rater_id column or pass --rater-id NAME",
                     "rater_kind": "add a rater_kind column or pass --rater-kind human|judge|simulator"}.get(
                 col, f"add the column, or rename yours with --map SOURCE={col}")
-            if src.delimiters_seen:
-                hint = (f"the header is one column holding {' and '.join(src.delimiters_seen)}s: write the file "
-                        f"with one delimiter")
+            hint = one_column_hint(src, names, {"conversation_id", "rater_id", "rater_kind", "dimension", "label",
+                                                "value", "sample", "task_id", *opts.mapping}) or hint
             _fail(src, None, col, f"missing required column '{col}' (columns are: {short_list(names)})", hint + ".")
     if not opts.wide and "label" not in C and "value" not in C and not prob_cols:
         _fail(src, None, "label", "no rating column: need 'label', 'value' or prob_<option> columns",

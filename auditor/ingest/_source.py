@@ -10,7 +10,9 @@ errors name the line and the fix, and the frame is handed to DuckDB as Arrow. Ro
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +123,23 @@ def open_source(con, source, source_name: str | None = None) -> Source:
             src.delimiters_seen = [DELIMITERS[d] for d in DELIMITERS if d != sep and d in head]
         return src
     return _from_frame(con, read_table(p))
+
+
+def one_column_hint(src: Source, names: list, known: set[str]) -> str | None:
+    """What to tell the user whose header was read as one column: the delimiters we read that it holds, or the
+    character that splits it into column names we know (``known``), e.g. a colon, which no reader here takes."""
+    if len(names) != 1 or not isinstance(names[0], str):
+        return None
+    if src.delimiters_seen:
+        return (f"the header is one column holding {' and '.join(d + 's' for d in src.delimiters_seen)}: write the "
+                f"file with one delimiter")
+    head = names[0]
+    for ch, _ in collections.Counter(c for c in head if not (c.isalnum() or c in "_\"'")).most_common():
+        if len(known & {part.strip().strip('"') for part in head.split(ch)}) >= 2:
+            what = "spaces" if ch == " " else f"{ch!r} ({unicodedata.name(ch, f'U+{ord(ch):04X}').lower()})"
+            return (f"the header is one column, its names separated by {what}, which is not a delimiter auditor "
+                    f"reads: write the file with commas (or semicolons, tabs or pipes)")
+    return None
 
 
 def _stat(p: Path) -> tuple | None:
