@@ -117,33 +117,31 @@ def test_tsv_written_with_commas(store, tmp_path):
     assert res.n_inserted == 1 and any("read as comma-separated" in n for n in res.notes)
 
 
-def test_two_delimiters_in_the_header_is_named(store, tmp_path):
-    f = tmp_path / "mixed.csv"
-    f.write_text("conversation_id;dimension|rater_id;rater_kind;label\nc2;Q0|h1;human;3\n")
+def _refusal(store, path, text: str) -> str:
+    """The message of the IngestError a signals file holding ``text`` is refused with."""
+    path.write_text(text)
     with pytest.raises(IngestError) as info:
-        store.ingest_signals(str(f), rubric="llm_rubric")
-    msg = str(info.value)
+        store.ingest_signals(str(path), rubric="llm_rubric")
+    return str(info.value)
+
+
+def test_two_delimiters_in_the_header_is_named(store, tmp_path):
+    msg = _refusal(store, tmp_path / "mixed.csv",
+                   "conversation_id;dimension|rater_id;rater_kind;label\nc2;Q0|h1;human;3\n")
     assert "missing required column 'conversation_id'" in msg and "semicolon" in msg and "pipe" in msg, msg
 
 
 @pytest.mark.parametrize("sep,said", [(":", "':' (colon)"), (" ", "spaces"), ("#", "'#' (number sign)")])
 def test_a_delimiter_no_reader_takes_is_named(store, tmp_path, sep, said):
-    f = tmp_path / "odd.csv"
-    f.write_text(f"conversation_id{sep}dimension{sep}rater_id{sep}rater_kind{sep}label\nc2{sep}Q0{sep}h1{sep}human{sep}3\n")
-    with pytest.raises(IngestError) as info:
-        store.ingest_signals(str(f), rubric="llm_rubric")
-    msg = str(info.value)
+    head = sep.join(["conversation_id", "dimension", "rater_id", "rater_kind", "label"])
+    msg = _refusal(store, tmp_path / "odd.csv", f"{head}\n{sep.join(['c2', 'Q0', 'h1', 'human', '3'])}\n")
     assert f"its names separated by {said}, which is not a delimiter auditor reads" in msg, msg
     assert "write the file with commas" in msg and "--map" not in msg
 
 
 def test_a_one_column_header_of_unknown_names_keeps_the_map_hint(store, tmp_path):
     """A header that no character splits into known column names is a missing column, not a delimiter fault."""
-    f = tmp_path / "one.csv"
-    f.write_text("conversation id:x\nc2\n")
-    with pytest.raises(IngestError) as info:
-        store.ingest_signals(str(f), rubric="llm_rubric")
-    msg = str(info.value)
+    msg = _refusal(store, tmp_path / "one.csv", "conversation id:x\nc2\n")
     assert "--map SOURCE=conversation_id" in msg and "separated by" not in msg, msg
 
 

@@ -161,8 +161,7 @@ def _prepare(con, src: Source, rubric: Rubric, opts: SignalOptions, tag: str, pr
             hint = {"rater_id": "add a rater_id column or pass --rater-id NAME",
                     "rater_kind": "add a rater_kind column or pass --rater-kind human|judge|simulator"}.get(
                 col, f"add the column, or rename yours with --map SOURCE={col}")
-            hint = one_column_hint(src, names, {"conversation_id", "rater_id", "rater_kind", "dimension", "label",
-                                                "value", "sample", "task_id", *opts.mapping}) or hint
+            hint = one_column_hint(src, names, CANONICAL | {"dimension", "label", "value", *opts.mapping}) or hint
             _fail(src, None, col, f"missing required column '{col}' (columns are: {short_list(names)})", hint + ".")
     if not opts.wide and "label" not in C and "value" not in C and not prob_cols:
         _fail(src, None, "label", "no rating column: need 'label', 'value' or prob_<option> columns",
